@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = _("Accounts")
+    demo_seeder = "accounts.demo.seed"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (login-failure and access-denied logging)

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.utils import translation
+
+
+class UserLanguageMiddleware:
+    """Use the user's saved language unless the browser carries an explicit language choice.
+
+    Order of precedence: the language cookie set by the header switcher, then the user's profile
+    language, then the browser's Accept-Language (LocaleMiddleware's choice).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and user.language
+            and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES
+        ):
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
+        return self.get_response(request)

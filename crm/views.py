@@ -1,0 +1,20 @@
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from .health import health_report
+
+
+@login_required
+def home(request):
+    """The rep's day. Sections are added by the apps as they arrive (activities, reminders, deals)."""
+    return render(request, "home.html", {})
+
+
+@never_cache
+def healthz(request):
+    """Health endpoint for the load balancer: 200 when the database answers, else 503."""
+    report = health_report(connection)
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
