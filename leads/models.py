@@ -21,10 +21,31 @@ class CustomerQuerySet(ScopedQuerySet):
         return owned | Q(owner__isnull=True, team_id__in=sorted(team_ids))
 
 
+class Tier(models.TextChoices):
+    A = "A", _("Tier A")
+    B = "B", _("Tier B")
+    C = "C", _("Tier C")
+
+
+class CustomerStatus(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    PROSPECT = "prospect", _("Prospect")
+    CUSTOMER = "customer", _("Customer")
+    INACTIVE = "inactive", _("Inactive")
+
+
 class Customer(models.Model):
     """A company or an individual the team sells to. Unowned customers sit in their team's lead pool."""
 
     name = models.CharField(_("name"), max_length=200)
+    status = models.CharField(
+        _("status"), max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.LEAD
+    )
+    tier = models.CharField(_("tier"), max_length=1, choices=Tier.choices, default=Tier.C)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    last_contacted_at = models.DateTimeField(_("last contacted at"), null=True, blank=True)
+    next_follow_up_at = models.DateTimeField(_("next follow-up at"), null=True, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -63,3 +84,26 @@ class Customer(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("leads:customer_detail", args=[self.pk])
+
+
+class Contact(models.Model):
+    """A person at a customer."""
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    title = models.CharField(_("job title"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    wechat = models.CharField(_("WeChat ID"), max_length=64, blank=True)
+    is_decision_maker = models.BooleanField(_("decision maker"), default=False)
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["customer_id", "-is_decision_maker", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.customer})"
