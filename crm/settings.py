@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "import_export",
     # ours, in the order of the house map (imports point down this list)
     "crm",
@@ -234,18 +235,36 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: an anonymous request gets 401 with WWW-Authenticate (Session alone gives 403).
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "crm.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.throttles.PerUserThrottle", "crm.throttles.PerTokenThrottle"],
+    "EXCEPTION_HANDLER": "crm.api.exception_handler",
     "PAGE_SIZE": 50,
+}
+# Requests per user and per API token; "N/second|minute|hour|day".
+API_THROTTLE_RATES = {
+    "user": env.str("API_THROTTLE_USER", default="2000/hour"),
+    "token": env.str("API_THROTTLE_TOKEN", default="1000/hour"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sales CRM API",
+    "DESCRIPTION": "The same rules as the pages: every write goes through the app's services.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- security ---------------------------------------------------------------------------------

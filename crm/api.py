@@ -1,0 +1,182 @@
+"""Shared REST API building blocks: error format, scoping, ETag/If-Match, Idempotency-Key, throttles.
+
+Every resource is a ViewSet in its app's api.py built on `ScopedModelViewSet`; it reads through the
+scope rule (out of scope: 404 on every verb) and writes through the app's services, so the API obeys
+exactly the rules of the pages. Apps expose `routes = [(prefix, viewset, basename), ...]` in api.py;
+crm/api_urls.py registers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .models import IdempotencyKey
+
+IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
+
+
+# --- errors ------------------------------------------------------------------------------------
+class TransitionNotAllowed(exceptions.APIException):
+    """409: the state machine refused the move. `unmet` names the rules (e.g. exit criteria) not met."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "transition_not_allowed"
+    default_detail = _("This move is not allowed.")
+
+    def __init__(self, detail: str | None = None, unmet: list[str] | None = None, code: str | None = None):
+        super().__init__(detail=detail, code=code)
+        self.unmet = list(unmet or [])
+
+
+class EditConflict(exceptions.APIException):
+    """409: someone else changed the record (or moved it) at the same moment."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = _("The record was changed by someone else. Reload it and try again.")
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_code = "precondition_failed"
+    default_detail = _("The record has changed since you read it (If-Match does not match its ETag).")
+
+
+def _first_code(codes: Any, fallback: str) -> str:
+    while isinstance(codes, dict | list):
+        if not codes:
+            return fallback
+        codes = next(iter(codes.values())) if isinstance(codes, dict) else codes[0]
+    return str(codes) if codes else fallback
+
+
+def exception_handler(exc, context):
+    """Errors as JSON with a stable `code` and a translated `detail`; field errors under `errors`."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {
+            "code": "invalid",
+            "detail": str(_("The request has invalid fields.")),
+            "errors": errors,
+        }
+    else:
+        body = {"code": _first_code(exc.get_codes(), "error"), "detail": str(exc.detail)}
+        if isinstance(exc, TransitionNotAllowed):
+            body["unmet"] = [str(item) for item in exc.unmet]
+        response.data = body
+    return response
+
+
+# --- serializers -------------------------------------------------------------------------------
+class StrictFieldsMixin:
+    """Reject, with a 400 naming the field, input that sets a read-only or unknown field.
+
+    DRF silently ignores such fields; for an integration that is worse than an error, because a
+    client that tries to set `owner`, `stage` or `version` must learn that it cannot.
+    """
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            refused = {
+                key: [_("This field cannot be set.")] for key in data.keys() if key not in writable
+            }
+            if refused:
+                raise exceptions.ValidationError(refused, code="read_only")
+        return super().to_internal_value(data)
+
+
+# --- viewset base -------------------------------------------------------------------------------
+def etag_for(instance) -> str | None:
+    version = getattr(instance, "version", None)
+    return None if version is None else f'W/"{instance.pk}-{version}"'
+
+
+class ScopedModelViewSet(viewsets.ModelViewSet):
+    """A resource read through the scope rule, with ETag/If-Match and Idempotency-Key support.
+
+    Subclasses set `queryset` (a ScopedQuerySet) and implement `perform_create` / `perform_update` /
+    `perform_destroy` by calling their app's services.
+    """
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    # ETag on every single-object response; If-Match checked before any change.
+    def get_object(self):
+        instance = super().get_object()
+        if self.request.method in ("PATCH", "PUT", "DELETE", "POST"):
+            expected = self.request.headers.get("If-Match")
+            current = etag_for(instance)
+            if expected and current and expected.strip() not in (current, current.removeprefix("W/"), "*"):
+                raise PreconditionFailed()
+        return instance
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if isinstance(data, dict) and "version" in data and "id" in data and response.status_code < 300:
+            response["ETag"] = f'W/"{data["id"]}-{data["version"]}"'
+        return response
+
+    def create(self, request, *args, **kwargs):
+        key = request.META.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return super().create(request, *args, **kwargs)
+        return idempotent(request, key, lambda: super(ScopedModelViewSet, self).create(request, *args, **kwargs))
+
+
+def idempotent(request, key: str, produce) -> Response:
+    """Run `produce()` once per (user, Idempotency-Key); a repeat returns the first response."""
+    key = key.strip()[:200]
+    if not key:
+        raise exceptions.ValidationError({"Idempotency-Key": [_("The Idempotency-Key header is empty.")]})
+    existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    user=request.user, key=key, method=request.method, path=request.path[:500]
+                )
+                response = produce()
+                if response.status_code >= 400:
+                    # a failed attempt is not remembered: the client may retry with the same key
+                    transaction.set_rollback(True)
+                    return response
+                record.status_code = response.status_code
+                record.response_body = response.data
+                record.save(update_fields=["status_code", "response_body"])
+                return response
+        except IntegrityError:
+            existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            if existing is None:
+                raise
+    if existing.path != request.path[:500] or existing.method != request.method:
+        raise exceptions.ValidationError(
+            {"Idempotency-Key": [_("This Idempotency-Key was already used for another request.")]}
+        )
+    replay = Response(existing.response_body, status=existing.status_code)
+    replay["Idempotent-Replayed"] = "true"
+    return replay
