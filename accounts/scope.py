@@ -138,4 +138,24 @@ def get_visible_or_404(queryset: models.QuerySet, user: User, **lookup: Any) -> 
     try:
         return queryset.visible_to(user).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        log_scope_denial(queryset, user, **lookup)
         raise Http404(str(queryset.model._meta.verbose_name)) from exc
+
+
+def log_scope_denial(queryset: models.QuerySet, user: User, **lookup: Any) -> None:
+    """Security-log a 404 of the scope rule: `out_of_scope` if the record exists, else `not_found`.
+
+    The extra existence query runs only on this failure path; the user still gets the same 404.
+    """
+    from .security_log import access_denied
+
+    try:
+        exists = queryset.model._default_manager.filter(**lookup).exists()
+    except (ValueError, TypeError):
+        exists = False
+    access_denied(
+        reason="out_of_scope" if exists else "not_found",
+        user=user,
+        model=queryset.model._meta.label_lower,
+        lookup=",".join(f"{key}={value}" for key, value in sorted(lookup.items())),
+    )

@@ -1,24 +1,11 @@
-"""Security logging: every failed login is logged with who, when and from where."""
-
-import logging
+"""Security logging: every failed login is logged with who (the username tried), when and from where."""
 
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-security_log = logging.getLogger("crm.security")
-
-
-def client_ip(request) -> str:
-    if request is None:
-        return "-"
-    return request.META.get("REMOTE_ADDR", "-")
+from .security_log import client_ip, security_event, security_log  # noqa: F401 (re-exported)
 
 
 @receiver(user_login_failed)
 def log_login_failure(sender, credentials, request=None, **kwargs):
-    security_log.warning(
-        "login_failed username=%s ip=%s path=%s",
-        credentials.get("username", "-"),
-        client_ip(request),
-        getattr(request, "path", "-"),
-    )
+    security_event("login_failed", request=request, username=credentials.get("username", "-"))

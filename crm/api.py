@@ -19,6 +19,8 @@ from rest_framework import exceptions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.scope import log_scope_denial
+
 from .models import IdempotencyKey
 
 IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -126,7 +128,14 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
 
     # ETag on every single-object response; If-Match checked before any change.
     def get_object(self):
-        instance = super().get_object()
+        try:
+            instance = super().get_object()
+        except Http404:
+            lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+            log_scope_denial(
+                self.get_queryset(), self.request.user, **{self.lookup_field: self.kwargs.get(lookup_url_kwarg)}
+            )
+            raise
         if self.request.method in ("PATCH", "PUT", "DELETE", "POST"):
             expected = self.request.headers.get("If-Match")
             current = etag_for(instance)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
+    "csp",
     # ours, in the order of the house map (imports point down this list)
     "crm",
     "accounts",
@@ -74,12 +75,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.security_log.RequestContextMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -163,6 +166,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# /healthz/: with HEALTH_REQUIRE_CELERY=True a Celery heartbeat (the crm.ping task, every minute)
+# older than HEALTH_CELERY_MAX_AGE seconds, or missing, makes the endpoint answer 503.
+HEALTH_REQUIRE_CELERY = env.bool("HEALTH_REQUIRE_CELERY", default=False)
+HEALTH_CELERY_MAX_AGE = env.int("HEALTH_CELERY_MAX_AGE", default=300)
 
 # --- auth, accounts ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -284,22 +292,53 @@ if PRODUCTION:
     # The load balancer's health check reaches the app over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 
+# Content-Security-Policy (django-csp): scripts only from our own static files, no inline script, no
+# eval, no inline event handler; <style> blocks and foreign style sheets are refused too. Inline
+# `style="..."` attributes are allowed (style-src-attr) unless CSP_STRICT_STYLE=True: templates render
+# data-driven widths (progress bars, board columns) that way, and an attribute cannot load anything
+# because img-src/font-src/connect-src stay 'self'. See README "Security".
+_STYLE_ATTR = ["'none'"] if env.bool("CSP_STRICT_STYLE", default=False) else ["'unsafe-inline'"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-elem": ["'self'"],
+        "style-src-attr": _STYLE_ATTR,
+        "img-src": ["'self'", "data:"],  # Bootstrap draws its icons (select arrow, close) as data: SVG
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],  # with X_FRAME_OPTIONS = "DENY": no framing (clickjacking)
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+    },
+}
+
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # --- logging ----------------------------------------------------------------------------------
+# LOG_FORMAT=json writes one JSON object per line (crm/jsonlog.py) with the structured fields of the
+# security log (`crm.security`: who, what, when, IP of every denied access and failed login).
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "crm.jsonlog.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
+        "crm.security": {"level": "INFO"},
     },
 }
 

@@ -15,6 +15,7 @@ def home(request):
 
 @never_cache
 def healthz(request):
-    """Health endpoint for the load balancer: 200 when the database answers, else 503."""
+    """Health endpoint for the load balancer: 200 when the database and Redis answer (and, with
+    HEALTH_REQUIRE_CELERY, when the Celery heartbeat is fresh), else 503 naming what failed."""
     report = health_report(connection)
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
