@@ -221,7 +221,7 @@ def ticket_create(
     opening = TicketStatusChange(from_status="", to_status=TicketStatus.OPEN, by=created_by, at=now,
                                  by_customer=source == TicketSource.PUBLIC_FORM)
     ticket_compute_deadlines(ticket=ticket, changes=[opening], service_settings=service_settings)
-    ticket.full_clean(exclude=["contact", "owner", "team", "kind", "customer", "created_by"])
+    ticket.full_clean(exclude=["status", "contact", "owner", "team", "kind", "customer", "created_by"])
     ticket.save()
     opening.ticket = ticket
     opening.save()
