@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 
 class Team(models.Model):
@@ -26,6 +27,8 @@ class Team(models.Model):
         blank=True,
         related_name="managed_teams",
     )
+
+    history = HistoricalRecords()  # who reorganised the teams: the audit page reads it
 
     class Meta:
         verbose_name = _("team")
@@ -64,6 +67,9 @@ class User(AbstractUser):
     )
 
     objects = UserManager()
+    # Role, team and activation changes are on the audit page. The password hash and the login time
+    # are not copied into the history table.
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
 
     class Meta:
         verbose_name = _("user")
@@ -79,6 +85,15 @@ class User(AbstractUser):
         if self.is_superuser:
             self.role = Role.ADMIN
         self.is_staff = self.role == Role.ADMIN
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and set(update_fields) <= {"last_login"}:
+            # a login is not a change of the user record: no history row for it
+            self.skip_history_when_saving = True
+            try:
+                super().save(*args, **kwargs)
+            finally:
+                del self.skip_history_when_saving
+            return
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:

@@ -32,4 +32,5 @@ urlpatterns = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", views.profile, name="profile"),
     path("language/", views.set_language, name="set_language"),
+    path("audit/", views.audit_log, name="audit"),
 ]
