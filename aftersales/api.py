@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from contracts.models import Contract
 from crm.api import StrictFieldsMixin, TransitionNotAllowed
 from leads.models import Contact, Customer
 
@@ -43,7 +44,7 @@ class TicketSerializer(serializers.ModelSerializer):
     class Meta:
         model = Ticket
         fields = [
-            "id", "reference", "customer", "contact", "kind", "priority", "subject", "description", "status",
+            "id", "reference", "customer", "contact", "contract", "kind", "priority", "subject", "description", "status",
             "owner", "team", "source", "requester_name", "requester_email", "requester_phone",
             "response_due_at", "resolution_due_at", "first_responded_at", "resolved_at", "reopen_until",
             "closed_at", "sla_state", "allowed_transitions", "status_url", "created_at", "updated_at",
@@ -62,6 +63,7 @@ class TicketSerializer(serializers.ModelSerializer):
 class TicketCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none())
     contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.none(), required=False, allow_null=True)
+    contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects.none(), required=False, allow_null=True)
     kind = serializers.SlugRelatedField(slug_field="code", queryset=TicketKind.objects.filter(is_active=True))
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
     subject = serializers.CharField(max_length=200)
@@ -74,16 +76,22 @@ class TicketCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         visible = Customer.objects.visible_to(user)
         self.fields["customer"].queryset = visible
         self.fields["contact"].queryset = Contact.objects.filter(customer__in=visible)
+        self.fields["contract"].queryset = Contract.objects.visible_to(user)
         self.fields["owner"].queryset = services.assignable_owners(by=user)
 
 
 class TicketUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), required=False, allow_null=True)
+    contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects.none(), required=False, allow_null=True)
     kind = serializers.SlugRelatedField(slug_field="code", queryset=TicketKind.objects.filter(is_active=True),
                                         required=False)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     subject = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contract"].queryset = Contract.objects.visible_to(self.context["request"].user)
 
 
 class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -123,7 +131,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     @extend_schema(request=TicketUpdateSerializer, responses={200: TicketSerializer})
     def partial_update(self, request, pk=None):
         ticket = self._get(pk)
-        data = TicketUpdateSerializer(data=request.data)
+        data = TicketUpdateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         ticket = services.ticket_update(ticket=ticket, by=request.user, **data.validated_data)
         return self._out(ticket)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from contracts.models import Contract
 from leads.models import Contact, Customer
 
 from .models import (
@@ -39,6 +40,7 @@ class TicketForm(forms.ModelForm):
 
     customer = forms.ModelChoiceField(label=_("Customer"), queryset=Customer.objects.none())
     contact = ContactChoiceField(label=_("Contact"), queryset=Contact.objects.none(), required=False)
+    contract = forms.ModelChoiceField(label=_("Contract"), queryset=Contract.objects.none(), required=False)
     owner = OwnerChoiceField(
         label=_("Owner"), queryset=None, required=False, empty_label=_("(team queue)")
     )
@@ -46,7 +48,7 @@ class TicketForm(forms.ModelForm):
 
     class Meta:
         model = Ticket
-        fields = ["customer", "contact", "kind", "priority", "subject", "description", "owner"]
+        fields = ["customer", "contact", "contract", "kind", "priority", "subject", "description", "owner"]
         widgets = {"description": forms.Textarea(attrs={"rows": 5})}
 
     def __init__(self, *args, user, customer: Customer | None = None, **kwargs):
@@ -54,11 +56,14 @@ class TicketForm(forms.ModelForm):
         visible = Customer.objects.visible_to(user).order_by("name")
         self.fields["customer"].queryset = visible
         contacts = Contact.objects.filter(customer__in=visible).select_related("customer")
+        contracts = Contract.objects.visible_to(user).filter(customer__in=visible)
         if customer is not None:
             self.fields["customer"].initial = customer.pk
             contacts = contacts.filter(customer=customer)
+            contracts = contracts.filter(customer=customer)
             self.fields["contact"].show_customer = False
         self.fields["contact"].queryset = contacts
+        self.fields["contract"].queryset = contracts.order_by("-created_at")
         self.fields["kind"].queryset = _kinds()
         self.fields["owner"].queryset = assignable_owners(by=user).order_by("username")
         self.fields["owner"].initial = user.pk
@@ -68,19 +73,27 @@ class TicketForm(forms.ModelForm):
         contact, customer = data.get("contact"), data.get("customer")
         if contact and customer and contact.customer_id != customer.pk:
             self.add_error("contact", _("The contact does not belong to this customer."))
+        contract = data.get("contract")
+        if contract and customer and contract.customer_id != customer.pk:
+            self.add_error("contract", _("The contract does not belong to this customer."))
         return data
 
 
 class TicketEditForm(forms.ModelForm):
     contact = ContactChoiceField(label=_("Contact"), queryset=Contact.objects.none(), required=False)
+    contract = forms.ModelChoiceField(label=_("Contract"), queryset=Contract.objects.none(), required=False)
 
     class Meta:
         model = Ticket
-        fields = ["contact", "kind", "priority", "subject", "description"]
+        fields = ["contact", "contract", "kind", "priority", "subject", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 5})}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        contracts = Contract.objects.visible_to(user).filter(customer=self.instance.customer)
+        if self.instance.contract_id:
+            contracts = contracts | Contract.objects.filter(pk=self.instance.contract_id)
+        self.fields["contract"].queryset = contracts.distinct()
         self.fields["contact"].queryset = Contact.objects.filter(customer=self.instance.customer)
         self.fields["contact"].show_customer = False
         kinds = _kinds()

@@ -213,6 +213,14 @@ class Ticket(FSMModelMixin, models.Model):
         blank=True,
         related_name="tickets",
     )
+    contract = models.ForeignKey(
+        "contracts.Contract",
+        verbose_name=_("contract"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
     kind = models.ForeignKey(TicketKind, verbose_name=_("kind"), on_delete=models.PROTECT, related_name="+")
     priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     subject = models.CharField(_("subject"), max_length=200)
@@ -637,6 +645,14 @@ class ServicePlan(models.Model):
         blank=True,
         related_name="plans",
     )
+    contract = models.ForeignKey(
+        "contracts.Contract",
+        verbose_name=_("contract"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="service_plans",
+    )
     name = models.CharField(_("name"), max_length=200)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -644,6 +660,14 @@ class ServicePlan(models.Model):
         verbose_name = _("service plan")
         verbose_name_plural = _("service plans")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # a template is applied once per signed contract, even if the signal arrives twice
+            models.UniqueConstraint(
+                fields=["template", "contract"],
+                condition=Q(contract__isnull=False, template__isnull=False),
+                name="service_plan_once_per_contract",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

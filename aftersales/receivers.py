@@ -17,12 +17,10 @@ def on_contract_signed(sender, contract=None, **kwargs) -> None:
 
     if contract is None:
         return
-    signed_at = getattr(contract, "signed_at", None) or timezone.now()
-    signed_on = timezone.localdate(signed_at) if hasattr(signed_at, "tzinfo") else signed_at
-    label = str(getattr(contract, "number", "") or getattr(contract, "title", "") or "")
+    signed_on = contract.signed_on or timezone.localdate()
     with transaction.atomic():
         services.contract_signed_apply_plans(
-            customer=contract.customer, owner=getattr(contract, "owner", None), signed_on=signed_on, label=label,
+            customer=contract.customer, owner=contract.owner, signed_on=signed_on, label=contract.number,
             contract=contract,
         )
 

@@ -3,7 +3,7 @@ evaluation selectors the dashboards call (per customer, per service rep, repeat 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import (
     Avg,
@@ -11,9 +11,14 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DurationField,
     Exists,
+    ExpressionWrapper,
+    F,
     FloatField,
     IntegerField,
+    Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -28,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.scope import get_visible_or_404, managed_user_ids, user_team_ids
+from contracts.models import Contract
 from leads.models import Customer
 
 from .models import (
@@ -262,3 +268,82 @@ def plan_items_for_user(*, user: User, view: str = "mine") -> QuerySet[ServicePl
 
 def plan_item_get_for_user(*, user: User, pk: int) -> ServicePlanItem:
     return get_visible_or_404(ServicePlanItem.objects.select_related("customer", "kind", "owner", "plan"), user, pk=pk)
+
+
+# --- repeat purchase ----------------------------------------------------------------------------
+def _purchases(*, customers: QuerySet[Customer] | None, until: date | None) -> QuerySet[Contract]:
+    """Every contract that was signed (whatever happened after: active, completed, terminated)."""
+    qs = Contract.objects.filter(signed_on__isnull=False)
+    if customers is not None:
+        qs = qs.filter(customer__in=customers.values("pk"))
+    if until is not None:
+        qs = qs.filter(signed_on__lte=until)
+    return qs
+
+
+def repeat_customers(*, customers: QuerySet[Customer] | None = None, until: date | None = None) -> QuerySet[Customer]:
+    """Customers with a second signed contract, annotated with `purchases`, `first_purchase_on` and
+    `last_purchase_on`. Pass `customers=Customer.objects.visible_to(user)` to scope it."""
+    signed = Q(contracts__signed_on__isnull=False)
+    if until is not None:
+        signed &= Q(contracts__signed_on__lte=until)
+    qs = customers if customers is not None else Customer.objects.all()
+    return (
+        qs.annotate(
+            purchases=Count("contracts", filter=signed, distinct=True),
+            first_purchase_on=Min("contracts__signed_on", filter=signed),
+            last_purchase_on=Max("contracts__signed_on", filter=signed),
+        )
+        .filter(purchases__gte=2)
+        .order_by("-purchases", "name")
+    )
+
+
+def repeat_purchase_stats(*, customers: QuerySet[Customer] | None = None, until: date | None = None) -> dict:
+    """Repeat purchase, for the dashboards. A purchase is a signed contract; a customer with a second
+    one is repurchasing. Returns:
+
+    - `customers_purchasing`: customers with at least one signed contract;
+    - `customers_repurchasing`: those with two or more;
+    - `repurchase_rate`: repurchasing / purchasing (0..1, None without purchases);
+    - `avg_days_between_purchases`: mean gap between a customer's consecutive purchases;
+    - `avg_days_to_second_purchase`: mean gap between a customer's first and second purchase.
+
+    `customers` scopes the customers counted (e.g. `Customer.objects.visible_to(user)`); `until` counts
+    only contracts signed on or before that date. Everything is aggregated in SQL (3 queries).
+    """
+    purchases = _purchases(customers=customers, until=until)
+    per_customer = purchases.order_by().values("customer_id").annotate(n=Count("pk"))
+    purchasing = per_customer.count()
+    repurchasing = per_customer.filter(n__gte=2).count()
+    earlier = purchases.filter(customer_id=OuterRef("customer_id")).filter(
+        Q(signed_on__lt=OuterRef("signed_on")) | Q(signed_on=OuterRef("signed_on"), pk__lt=OuterRef("pk"))
+    )
+    gaps = (
+        purchases.annotate(
+            previous_on=Subquery(earlier.order_by("-signed_on", "-pk").values("signed_on")[:1]),
+            rank=Coalesce(
+                Subquery(earlier.order_by().values("customer_id").annotate(c=Count("pk")).values("c"),
+                         output_field=IntegerField()),
+                Value(0),
+            ),
+        )
+        .filter(previous_on__isnull=False)
+        .annotate(gap=ExpressionWrapper(F("signed_on") - F("previous_on"), output_field=DurationField()))
+        .aggregate(avg_gap=Avg("gap"), avg_second=Avg("gap", filter=Q(rank=1)))
+    )
+
+    def days(value) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, timedelta):
+            return round(value.total_seconds() / 86400, 1)
+        return round(float(value) / 86400e6, 1)  # microseconds (SQLite)
+
+    return {
+        "customers_purchasing": purchasing,
+        "customers_repurchasing": repurchasing,
+        "repurchase_rate": (repurchasing / purchasing) if purchasing else None,
+        "avg_days_between_purchases": days(gaps["avg_gap"]),
+        "avg_days_to_second_purchase": days(gaps["avg_second"]),
+    }

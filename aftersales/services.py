@@ -22,6 +22,7 @@ from django_fsm import can_proceed
 
 from accounts.models import Team, User
 from accounts.scope import is_manager_or_admin, managed_user_ids
+from contracts.models import Contract
 from leads.models import Contact, Customer
 
 from . import reminders
@@ -183,7 +184,7 @@ def ticket_create(
     description: str = "",
     priority: str = Priority.NORMAL,
     contact: Contact | None = None,
-    contract: Any = None,
+    contract: Contract | None = None,
     owner: User | None = None,
     created_by: User | None = None,
     source: str = TicketSource.STAFF,
@@ -196,7 +197,7 @@ def ticket_create(
     now = now or timezone.now()
     _check_contact(customer, contact)
     _check_owner(created_by, owner)
-    if contract is not None and getattr(contract, "customer_id", customer.pk) != customer.pk:
+    if contract is not None and contract.customer_id != customer.pk:
         raise ValidationError({"contract": _("The contract does not belong to this customer.")})
     service_settings = ServiceSettings.load()
     ticket = Ticket(
@@ -215,8 +216,7 @@ def ticket_create(
         requester_phone=requester_phone,
         created_at=now,
     )
-    if contract is not None and hasattr(Ticket, "contract"):
-        ticket.contract = contract
+    ticket.contract = contract
     _snapshot_policy(ticket)
     opening = TicketStatusChange(from_status="", to_status=TicketStatus.OPEN, by=created_by, at=now,
                                  by_customer=source == TicketSource.PUBLIC_FORM)
@@ -241,13 +241,10 @@ def ticket_update(*, ticket: Ticket, by: User, **changes: Any) -> Ticket:
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    if "contract" in changes and not hasattr(Ticket, "contract"):
-        changes.pop("contract")
     for field, value in changes.items():
         setattr(locked, field, value)
     _check_contact(locked.customer, locked.contact)
-    contract = getattr(locked, "contract", None)
-    if contract is not None and contract.customer_id != locked.customer_id:
+    if locked.contract is not None and locked.contract.customer_id != locked.customer_id:
         raise ValidationError({"contract": _("The contract does not belong to this customer.")})
     if "priority" in changes and changes["priority"] != ticket.priority:
         _snapshot_policy(locked)
@@ -704,13 +701,14 @@ def service_plan_apply(
     start: date,
     owner: User | None = None,
     name: str = "",
-    contract: Any = None,
+    contract: Contract | None = None,
 ) -> ServicePlan:
     """Create the customer's plan from a template: one planned item per template step, due
     `offset_days` after `start`, owned by `owner` (the contract owner) or left in the service team's
     queue, as the template says."""
-    extra = {"contract": contract} if contract is not None else {}
-    plan = ServicePlan.objects.create(customer=customer, template=template, name=name or template.name, **extra)
+    plan = ServicePlan.objects.create(
+        customer=customer, template=template, name=name or template.name, contract=contract
+    )
     if template.owner_source == PlanOwnerSource.SERVICE_TEAM:
         item_owner, team = None, template.service_team or ServiceSettings.load().service_team or customer.team
     else:
@@ -727,7 +725,7 @@ def service_plan_apply(
 
 
 def contract_signed_apply_plans(
-    *, customer: Customer, owner: User | None, signed_on: date, label: str = "", contract: Any = None
+    *, customer: Customer, owner: User | None, signed_on: date, label: str = "", contract: Contract | None = None
 ) -> list[ServicePlan]:
     """Apply every active template to a customer whose contract was just signed (once per contract:
     a repeated signal finds the plans already there)."""
@@ -736,11 +734,16 @@ def contract_signed_apply_plans(
         if contract is not None and ServicePlan.objects.filter(template=template, contract=contract).exists():
             continue
         name = f"{template.name} · {label}" if label else template.name
-        plans.append(
-            service_plan_apply(
-                template=template, customer=customer, start=signed_on, owner=owner, name=name[:200], contract=contract
-            )
-        )
+        try:
+            with transaction.atomic():
+                plans.append(
+                    service_plan_apply(
+                        template=template, customer=customer, start=signed_on, owner=owner, name=name[:200],
+                        contract=contract,
+                    )
+                )
+        except IntegrityError:  # the same signal delivered twice at once: the other one made it
+            continue
     return plans
 
 

@@ -125,6 +125,7 @@ def ticket_create(request):
                 ticket = services.ticket_create(
                     customer=data["customer"],
                     contact=data.get("contact"),
+                    contract=data.get("contract"),
                     kind=data["kind"],
                     priority=data["priority"],
                     subject=data["subject"],
@@ -155,7 +156,7 @@ def _add_errors(form, exc: ValidationError, file_field: str | None = None) -> No
 @login_required
 def ticket_edit(request, pk: int):
     ticket = selectors.ticket_get_for_user(user=request.user, pk=pk)
-    form = TicketEditForm(request.POST or None, instance=ticket)
+    form = TicketEditForm(request.POST or None, instance=ticket, user=request.user)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data}
         try:
