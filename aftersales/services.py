@@ -309,15 +309,16 @@ def ticket_transition(
     """
     now = now or timezone.now()
     if transition not in TRANSITIONS:
-        raise TransitionError(_("Unknown move."))
+        raise TransitionError(_("Unknown move."), code="unknown")
     locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
     locked._transition_at = now
     method = getattr(locked, transition)
     if not can_proceed(method):
         if transition == "reopen" and locked.status == TicketStatus.RESOLVED:
-            raise TransitionError(_("The reopen window of this ticket has passed."))
+            raise TransitionError(_("The reopen window of this ticket has passed."), code="reopen_window_passed")
         raise TransitionError(
-            _("A ticket that is %(status)s cannot be moved this way.") % {"status": locked.get_status_display()}
+            _("A ticket that is %(status)s cannot be moved this way.") % {"status": locked.get_status_display()},
+            code="not_allowed",
         )
     from_status = locked.status
     service_settings = ServiceSettings.load()
