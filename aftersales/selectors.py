@@ -123,7 +123,9 @@ def ticket_queue(
 
 def ticket_get_for_user(*, user: User, pk: int, for_update: bool = False) -> Ticket:
     """Fetch-and-authorize: a ticket outside the user's scope is a 404."""
-    qs = with_sla_state(Ticket.objects.select_related("customer", "contact", "kind", "owner__team", "team", "created_by"))
+    qs = with_sla_state(
+        Ticket.objects.select_related("customer", "contact", "contract", "kind", "owner__team", "team", "created_by")
+    )
     return get_visible_or_404(qs, user, pk=pk)
 
 

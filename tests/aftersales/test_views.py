@@ -195,6 +195,21 @@ class TestTicketPages:
         assert response.status_code == 200 and not Ticket.objects.exists()
         assert "attachment" in response.context["form"].errors
 
+    def test_detail_query_count_does_not_grow_with_the_thread(self, org, client_for, django_assert_max_num_queries):
+        ticket = ticket_for(org, "rep_a")
+        client = client_for(org.rep_a)
+        services.ticket_comment_add(ticket=ticket, author=org.rep_a, body="first")
+        with django_assert_max_num_queries(40) as few:
+            assert client.get(ticket.get_absolute_url()).status_code == 200
+        for i in range(10):
+            services.ticket_comment_add(ticket=ticket, author=org.rep_a2 if i % 2 else org.manager_a, body=f"c{i}",
+                                        visibility="public")
+            services.ticket_attach(ticket=ticket, file=SimpleUploadedFile(f"f{i}.txt", b"x"), uploaded_by=org.rep_a)
+        services.ticket_transition(ticket=ticket, transition="start", by=org.rep_a)
+        services.ticket_transition(ticket=ticket, transition="wait_on_customer", by=org.rep_a)
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            assert client.get(ticket.get_absolute_url()).status_code == 200
+
     def test_detail_shows_only_the_allowed_moves(self, org, client_for):
         ticket = ticket_for(org, "rep_a")
         client = client_for(org.rep_a)
