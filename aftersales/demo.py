@@ -105,10 +105,11 @@ def seed(*, seed: int) -> str:
         created += 1
     answered = 0
     for survey in SatisfactionSurvey.objects.filter(answered_at__isnull=True, ticket__subject__in=[t[0] for t in TICKETS]):
-        if rng.random() < 0.8:
+        pick = random.Random(seed * 1000 + survey.ticket_id)  # the same choice on every run: idempotent
+        if pick.random() < 0.8:
             try:
-                services.survey_answer(survey=survey, score=rng.choice([5, 5, 4, 4, 3, 2]),
-                                       comment=rng.choice(SURVEY_COMMENTS), now=min(now, survey.created_at + timedelta(days=1)))
+                services.survey_answer(survey=survey, score=pick.choice([5, 5, 4, 4, 3, 2]),
+                                       comment=pick.choice(SURVEY_COMMENTS), now=min(now, survey.created_at + timedelta(days=1)))
                 answered += 1
             except services.SurveyClosed:
                 continue
