@@ -106,7 +106,7 @@ class CommentForm(forms.Form):
     body = forms.CharField(label=_("Comment"), widget=forms.Textarea(attrs={"rows": 3}), max_length=10000)
     visibility = forms.ChoiceField(
         label=_("Visibility"), choices=CommentVisibility.choices, initial=CommentVisibility.INTERNAL,
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
     )
 
 
@@ -175,7 +175,7 @@ class PublicReplyForm(HoneypotMixin):
 
 class SurveyForm(forms.Form):
     score = forms.TypedChoiceField(
-        label=_("Your rating"), coerce=int, widget=forms.RadioSelect,
+        label=_("Your rating"), coerce=int, widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
         choices=[(5, _("5 · very satisfied")), (4, _("4 · satisfied")), (3, _("3 · neutral")),
                  (2, _("2 · dissatisfied")), (1, _("1 · very dissatisfied"))],
     )

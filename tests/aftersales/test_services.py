@@ -369,6 +369,36 @@ class TestSlaScanRace:
         assert len([m for m in delivered if m["kind"] == "sla_breach"]) == 2  # owner + manager, once
 
 
+@pytest.mark.django_db(transaction=True)
+class TestTransitionRace:
+    def test_two_people_resolving_at_once(self, org):
+        """Both click "Resolve" at the same moment: one move, one history row, one survey; the other
+        person is told the ticket cannot be moved that way any more."""
+        ticket = make_ticket(owner=org.rep_a, customer=CustomerFactory(owner=org.rep_a, email="x@example.com"))
+        services.ticket_transition(ticket=ticket, transition="start", by=org.rep_a)
+        barrier = threading.Barrier(2)
+        outcomes = []
+
+        def resolve(user):
+            try:
+                barrier.wait()
+                services.ticket_transition(ticket=ticket, transition="resolve", by=user)
+                outcomes.append("moved")
+            except services.TransitionError:
+                outcomes.append("refused")
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=resolve, args=(u,)) for u in (org.rep_a, org.manager_a)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["moved", "refused"]
+        assert TicketStatusChange.objects.filter(ticket=ticket, to_status=TicketStatus.RESOLVED).count() == 1
+        assert SatisfactionSurvey.objects.filter(ticket=ticket).count() == 1
+
+
 @pytest.mark.django_db
 class TestSurvey:
     def resolve(self, org, contact_email="buyer@customer.example.com", when=MONDAY, django_capture_on_commit_callbacks=None):
