@@ -239,3 +239,12 @@ def has_signed_contract(opportunity_id: int) -> bool:
         status__in=(ContractStatus.SIGNED, ContractStatus.ACTIVE, ContractStatus.COMPLETED),
     ).exists()
 
+
+
+def contracts_for_opportunity(*, user: User, opportunity_id: int) -> QuerySet[Contract]:
+    return (
+        Contract.objects.visible_to(user)
+        .filter(opportunity_id=opportunity_id)
+        .select_related("owner")
+        .order_by("-created_at", "-id")
+    )

@@ -155,7 +155,7 @@ def payment_plan_validate(*, total: Decimal, currency: str, amounts: Iterable[De
     if amounts and planned != total:
         raise ValidationError(
             _("The instalments add up to %(planned)s but the contract total is %(total)s."),
-            params={"planned": planned, "total": total},
+            params={"planned": currency_round(planned, currency), "total": currency_round(total, currency)},
             code="plan_total_mismatch",
         )
 
