@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test e2e-deps lint messages bench clean
+.PHONY: run test e2e e2e-deps lint messages bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,20 @@ run: $(STAMP)
 test: $(TEST_STAMP) e2e-deps
 	./scripts/test.sh
 
-# Debian's chromium for the Playwright browser tests (browsers are never downloaded).
+# Only the browser tests (tests/e2e; screenshots in artifacts/screenshots/).
+e2e: $(TEST_STAMP) e2e-deps
+	./scripts/test.sh tests/e2e
+
+# Debian's chromium for the Playwright browser tests (browsers are never downloaded), and a Chinese
+# font so that the zh-hans screenshots (artifacts/screenshots/) show text, not boxes.
 e2e-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  echo "Installing a Chinese font for the browser screenshots..."; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }; }
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import CharField, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -86,13 +88,23 @@ class AuditEntry:
 
     @property
     def object_url(self) -> str | None:
-        """The object's own page when it still exists (built from the pk, no query)."""
-        if self.kind == "-" or not hasattr(self.audited.model, "get_absolute_url"):
+        """Where an admin opens the object (built from the pk, no query): its Django admin page, else
+        its own page; none for a deleted object."""
+        if self.kind == "-":
             return None
-        try:
-            return self.audited.model(pk=self.object_id).get_absolute_url()
-        except Exception:  # noqa: BLE001 - a get_absolute_url needing more than the pk: no link
-            return None
+        model = self.audited.model
+        if admin.site.is_registered(model):
+            opts = model._meta
+            try:
+                return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[self.object_id])
+            except NoReverseMatch:
+                pass
+        if hasattr(model, "get_absolute_url"):
+            try:
+                return model(pk=self.object_id).get_absolute_url()
+            except Exception:  # noqa: BLE001 - a get_absolute_url needing more than the pk: no link
+                return None
+        return None
 
 
 def _day_start(day: date) -> datetime:

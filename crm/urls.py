@@ -12,6 +12,8 @@ admin.site.index_title = _("Administration")
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz/", views.healthz, name="healthz"),
+    # pages without our base layout (Django admin) make the browser ask for /favicon.ico
+    path("favicon.ico", views.favicon),
     path("accounts/", include("accounts.urls")),
     path("customers/", include("leads.urls")),
     path("opportunities/", include("opportunities.urls")),

@@ -71,6 +71,7 @@ class TestEntries:
         assert entry.user == org.admin
         assert entry.kind == "~"
         assert entry.label == "rep_a"
+        assert entry.object_url == reverse("admin:accounts_user_change", args=[org.rep_a.pk])
         changes = {c.field: (str(c.old), str(c.new)) for c in entry.changes}
         assert changes == {"role": ("Sales rep", "Sales manager"), "team": ("Team A", "Team B")}
 

@@ -91,3 +91,4 @@ def test_database_failure_is_503(client, monkeypatch):
     response = client.get("/healthz/")
     assert response.status_code == 503
     assert response.json()["failed"] == ["database"]
+
