@@ -34,6 +34,26 @@ def current_request():
     return _current_request.get()
 
 
+def request_client_ip(request) -> str | None:
+    """The client's address (django-axes calls this too, AXES_CLIENT_IP_CALLABLE).
+
+    Without trusted proxies (AXES_PROXY_COUNT=0) it is REMOTE_ADDR and X-Forwarded-For is ignored:
+    anyone can send that header. Behind N trusted proxies, each appending the address it received
+    from, the client is the N-th entry from the right of X-Forwarded-For; entries further left were
+    written by the client and are not trusted.
+    """
+    from django.conf import settings
+
+    remote = request.META.get("REMOTE_ADDR") or None
+    count = getattr(settings, "CRM_TRUSTED_PROXY_COUNT", 0)
+    if count <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if not forwarded:
+        return remote
+    return forwarded[-count] if len(forwarded) >= count else forwarded[0]
+
+
 def client_ip(request) -> str:
     """The client's address as django-axes sees it (so the log and the lockout agree)."""
     if request is None:

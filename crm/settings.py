@@ -196,7 +196,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# The client address for the lockout and the security log (accounts.security_log.request_client_ip):
+# REMOTE_ADDR, or, behind AXES_PROXY_COUNT trusted reverse proxies, the address they forwarded in
+# X-Forwarded-For (counted from the right, so a client cannot forge it).
+CRM_TRUSTED_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.security_log.request_client_ip"
 AXES_VERBOSE = False
 
 # --- i18n -------------------------------------------------------------------------------------

@@ -143,3 +143,37 @@ class TestJsonLines:
         assert data["message"] == "failed x"
         assert "ValueError: boom 错误" in data["exc_info"]
         assert data["when"].startswith("<object object")
+
+
+class TestClientAddress:
+    """The address in the log and in the lockout: REMOTE_ADDR, or what trusted proxies forwarded."""
+
+    def _ip(self, rf, settings, count, forwarded=None):
+        from accounts.security_log import client_ip
+
+        settings.CRM_TRUSTED_PROXY_COUNT = count
+        extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+        return client_ip(rf.get("/", REMOTE_ADDR="10.0.0.1", **extra))
+
+    def test_without_trusted_proxies_a_forged_header_is_ignored(self, rf, settings):
+        assert self._ip(rf, settings, 0, "6.6.6.6") == "10.0.0.1"
+
+    def test_behind_one_proxy_the_address_it_appended_is_the_client(self, rf, settings):
+        assert self._ip(rf, settings, 1, "6.6.6.6, 203.0.113.9") == "203.0.113.9"
+        assert self._ip(rf, settings, 1) == "10.0.0.1"
+
+    def test_behind_two_proxies_the_second_entry_from_the_right(self, rf, settings):
+        assert self._ip(rf, settings, 2, "6.6.6.6, 203.0.113.9, 10.0.0.2") == "203.0.113.9"
+
+    def test_lockout_behind_a_proxy_is_per_real_client(self, client, org, settings):
+        """Two people behind the same proxy: one's failures do not lock the other out."""
+        settings.CRM_TRUSTED_PROXY_COUNT = 1
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            client.post("/accounts/login/", {"username": "rep_a", "password": "nope"},
+                        REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+        locked = client.post("/accounts/login/", {"username": "rep_a", "password": "crm-demo-2026"},
+                             REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+        assert locked.status_code == 429
+        other = client.post("/accounts/login/", {"username": "rep_a", "password": "crm-demo-2026"},
+                            REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+        assert other.status_code == 302
