@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class OpportunitiesConfig(AppConfig):
     name = "opportunities"
     verbose_name = _("Opportunities")
+    demo_seeder = "opportunities.demo.seed"
+    periodic_tasks = [
+        # deals past their stage's time limit: flag them and tell the owner (opportunity_stalled)
+        {"name": "opportunities: stalled scan", "task": "opportunities.stalled_scan", "every": 900},
+        # the recent-activity part of the priority score fades with time
+        {"name": "opportunities: priority refresh", "task": "opportunities.priority_refresh",
+         "crontab": {"minute": "15", "hour": "3"}},
+    ]
