@@ -156,6 +156,15 @@ class Contract(FSMModelMixin, models.Model):
         blank=True,
         related_name="contracts",
     )
+    opportunity = models.ForeignKey(
+        "opportunities.Opportunity",
+        verbose_name=_("opportunity"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contracts",
+        help_text=_("Signing the contract wins this opportunity."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="contracts"
     )
@@ -237,6 +246,8 @@ class Contract(FSMModelMixin, models.Model):
             models.Index(fields=["owner", "status", "-created_at"], name="contract_owner_status_idx"),
             # the review queue: contracts in review
             models.Index(fields=["status", "submitted_at"], name="contract_status_submitted_idx"),
+            # the win condition and the opportunity panel: an opportunity's contracts by status
+            models.Index(fields=["opportunity", "status"], name="contract_opportunity_idx"),
         ]
 
     def __str__(self) -> str:

@@ -82,8 +82,8 @@ def review_refusal(contract: Contract, user: User, *, team_rows: dict | None = N
     return None
 
 
-def can_review(contract: Contract, user: User) -> bool:
-    return review_refusal(contract, user) is None
+def can_review(contract: Contract, user: User, *, team_rows: dict | None = None) -> bool:
+    return review_refusal(contract, user, team_rows=team_rows) is None
 
 
 def can_terminate(contract: Contract, user: User) -> bool:
@@ -91,7 +91,7 @@ def can_terminate(contract: Contract, user: User) -> bool:
     return is_manager_or_admin(user)
 
 
-def available_actions(contract: Contract, user: User) -> list[str]:
+def available_actions(contract: Contract, user: User, *, team_rows: dict | None = None) -> list[str]:
     """The lifecycle actions `user` may take now (the page shows a button for each, nothing else).
 
     The user already sees the contract (the page fetched it through the scope rule)."""
@@ -100,7 +100,7 @@ def available_actions(contract: Contract, user: User) -> list[str]:
     if status == ContractStatus.DRAFT:
         actions += ["edit", "submit"]
     elif status == ContractStatus.IN_REVIEW:
-        if can_review(contract, user):
+        if can_review(contract, user, team_rows=team_rows):
             actions += ["approve", "reject"]
     elif status == ContractStatus.APPROVED:
         actions.append("sign")

@@ -186,8 +186,16 @@ def contract_create(
     """Draft a contract (numbered now), with its line items and payment plan."""
     if contact is not None and contact.customer_id != customer.pk:
         raise ValidationError({"contact": _("The contact does not belong to this customer.")})
-    if opportunity is not None and opportunity.customer_id != customer.pk:
-        raise ValidationError(_("The opportunity belongs to another customer."))
+    if opportunity is not None:
+        from .integration import opportunity_can_draft
+
+        if opportunity.customer_id != customer.pk:
+            raise ValidationError(_("The opportunity belongs to another customer."))
+        if not opportunity_can_draft(opportunity):
+            raise ValidationError(
+                _("A contract can be drafted only from an opportunity in its last open stage."),
+                code="opportunity_not_in_last_stage",
+            )
     _validate_dates(start_date, end_date)
     contract = Contract(
         number=contract_number_next(on=timezone.localdate()),
@@ -200,10 +208,9 @@ def contract_create(
         end_date=end_date,
         payment_terms=payment_terms,
         terms=terms,
+        opportunity=opportunity,
         created_by=user,
     )
-    if opportunity is not None:
-        contract.opportunity = opportunity
     contract._history_user = user
     contract.full_clean(exclude=["number", "status"])
     contract.save()
@@ -355,8 +362,7 @@ def contract_sign(
     locked.our_signatory = our_signatory.strip()
     locked.customer_signatory = customer_signatory.strip()
     locked.save()
-    opportunity_id = getattr(locked, "opportunity_id", None)
-    if opportunity_id:
+    if locked.opportunity_id:
         _win_opportunity(locked, user)
     # The file goes to storage last: every rule has passed by now.
     _attachment_store(locked, user, scan, AttachmentKind.SIGNED_SCAN, content_type)
@@ -379,9 +385,10 @@ def _win_opportunity(contract: Contract, user: User) -> None:
             code="opportunity_not_winnable",
         ) from exc
     except (TransitionNotAllowed, PermissionDenied) as exc:
+        unmet = [str(item.label) for item in getattr(exc, "unmet", [])]
         raise ValidationError(
             _("The contract cannot be signed because its opportunity cannot be won: %(reason)s"),
-            params={"reason": str(exc) or _("it is not in its last open stage.")},
+            params={"reason": " ".join(unmet) if unmet else (str(exc) or _("it is not in its last open stage."))},
             code="opportunity_not_winnable",
         ) from exc
 

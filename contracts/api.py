@@ -1,0 +1,253 @@
+"""REST API of contracts: scoped reads (with lines, payment plan, approval trail and money), drafting,
+the lifecycle moves and receipts, all written through contracts.services (the pages' rules).
+
+Signing needs the signed scan and goes through the page (multipart upload); the API reports it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from crm.api import (
+    IDEMPOTENCY_HEADER,
+    ScopedModelViewSet,
+    StrictFieldsMixin,
+    TransitionNotAllowed,
+    idempotent,
+)
+from leads.models import Contact, Customer
+
+from . import rules, selectors, services
+from .models import (
+    Contract,
+    ContractApproval,
+    ContractLine,
+    Currency,
+    PaymentInstalment,
+    PaymentMethod,
+    PaymentReceipt,
+)
+
+
+class LineSerializer(serializers.ModelSerializer):
+    total_amount = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ContractLine
+        fields = ["id", "name", "quantity", "unit_price", "discount_percent", "tax_rate", "total_amount"]
+        read_only_fields = ["id", "total_amount"]
+
+    def get_total_amount(self, obj) -> str:
+        return str(obj.amounts(obj.contract.currency)[2])
+
+
+class ReceiptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentReceipt
+        fields = ["id", "instalment", "received_on", "amount", "method", "reference", "recorded_by", "created_at"]
+        read_only_fields = fields
+
+
+class InstalmentSerializer(serializers.ModelSerializer):
+    receipts = ReceiptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = PaymentInstalment
+        fields = ["id", "due_date", "amount", "paid_amount", "note", "receipts"]
+        read_only_fields = ["id", "paid_amount", "receipts"]
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    actor = serializers.StringRelatedField()
+
+    class Meta:
+        model = ContractApproval
+        fields = ["review_round", "action", "level", "actor", "comment", "created_at"]
+        read_only_fields = fields
+
+
+class ContractSerializer(serializers.ModelSerializer):
+    lines = LineSerializer(many=True, read_only=True)
+    instalments = InstalmentSerializer(many=True, read_only=True)
+    approvals = ApprovalSerializer(many=True, read_only=True)
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Contract
+        fields = [
+            "id", "number", "title", "customer", "contact", "owner", "status", "currency", "subtotal",
+            "tax_amount", "total_amount", "start_date", "end_date", "payment_terms", "terms",
+            "needs_admin_approval", "signed_on", "our_signatory", "customer_signatory", "activated_on",
+            "completed_on", "terminated_on", "termination_reason", "lines", "instalments", "approvals",
+            "allowed_actions", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_allowed_actions(self, obj) -> list[str]:
+        request = self.context.get("request")
+        if request is None:
+            return []
+        if "team_rows" not in self.context:
+            self.context["team_rows"] = rules.team_rows()  # once per response, not per contract
+        return rules.available_actions(obj, request.user, team_rows=self.context["team_rows"])
+
+
+class LineInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=2)
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, default=0)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, default=13)
+
+
+class InstalmentInputSerializer(serializers.Serializer):
+    due_date = serializers.DateField()
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ContractCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none())
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), required=False, allow_null=True)
+    title = serializers.CharField(max_length=200)
+    currency = serializers.ChoiceField(choices=Currency.choices, default=Currency.CNY)
+    start_date = serializers.DateField(required=False, allow_null=True)
+    end_date = serializers.DateField(required=False, allow_null=True)
+    payment_terms = serializers.CharField(required=False, allow_blank=True, default="")
+    terms = serializers.CharField(required=False, allow_blank=True, default="")
+    lines = LineInputSerializer(many=True)
+    instalments = InstalmentInputSerializer(many=True, required=False, default=list)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["customer"].queryset = Customer.objects.visible_to(request.user)
+
+
+class CommentSerializer(StrictFieldsMixin, serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonSerializer(StrictFieldsMixin, serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class ReceiptInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    instalment = serializers.IntegerField()
+    received_on = serializers.DateField(default=timezone.localdate)
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.BANK_TRANSFER)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+def _call(fn, **kwargs):
+    """Run a service; its refusals become the API's 409 (transition) or 400 (invalid input)."""
+    try:
+        return fn(**kwargs)
+    except PermissionDenied as exc:
+        raise exceptions.NotFound() from exc
+    except DjangoValidationError as exc:
+        code = getattr(exc, "code", None)
+        if code in {"transition_not_allowed", "cannot_review", "cannot_terminate", "not_draft",
+                    "opportunity_not_winnable", "not_receivable"}:
+            raise TransitionNotAllowed(detail=" ".join(exc.messages), code=code) from exc
+        raise
+
+
+class ContractViewSet(ScopedModelViewSet):
+    """Contracts you may see. Writes: POST to create a draft, then the action endpoints."""
+
+    serializer_class = ContractSerializer
+    queryset = Contract.objects.select_related("customer", "owner").prefetch_related(
+        "lines__contract", "instalments__receipts", "approvals__actor"
+    )
+    http_method_names = ["get", "post", "head", "options"]
+    filterset_fields = ["status", "owner", "customer"]
+    search_fields = ["number", "title", "customer__name"]
+    ordering_fields = ["created_at", "total_amount", "signed_on"]
+
+    @extend_schema(request=ContractCreateSerializer, responses={201: ContractSerializer})
+    def create(self, request, *args, **kwargs):
+        """Draft a contract with its lines and payment plan (Idempotency-Key honoured)."""
+        key = request.META.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return self._create(request)
+        return idempotent(request, key, lambda: self._create(request))
+
+    def _create(self, request):
+        data = ContractCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        contract = _call(services.contract_create, user=request.user, **fields)
+        return Response(ContractSerializer(self.get_queryset().get(pk=contract.pk),
+                                           context={"request": request}).data, status=201)
+
+    def get_serializer_class(self):
+        return ContractSerializer
+
+    def _respond(self, request, contract):
+        fresh = self.get_queryset().get(pk=contract.pk)
+        return Response(ContractSerializer(fresh, context={"request": request}).data)
+
+    def _move(self, request, service, body_serializer=None, **extra):
+        contract = self.get_object()
+        kwargs = dict(extra)
+        if body_serializer is not None:
+            body = body_serializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            kwargs.update(body.validated_data)
+        _call(service, contract=contract, user=request.user, **kwargs)
+        return self._respond(request, contract)
+
+    @extend_schema(request=None, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        return self._move(request, services.contract_submit)
+
+    @extend_schema(request=CommentSerializer, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._move(request, services.contract_approve, CommentSerializer)
+
+    @extend_schema(request=CommentSerializer, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._move(request, services.contract_reject, CommentSerializer)
+
+    @extend_schema(request=None, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        return self._move(request, services.contract_activate)
+
+    @extend_schema(request=None, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._move(request, services.contract_complete)
+
+    @extend_schema(request=ReasonSerializer, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def terminate(self, request, pk=None):
+        return self._move(request, services.contract_terminate, ReasonSerializer)
+
+    @extend_schema(request=ReceiptInputSerializer, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def receipts(self, request, pk=None):
+        return self._move(request, services.payment_receipt_record, ReceiptInputSerializer)
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("ReviewQueue", {"results": ContractSerializer(many=True)}),
+    )
+    @action(detail=False, methods=["get"], url_path="review-queue")
+    def review_queue(self, request):
+        contracts = selectors.review_queue(user=request.user)
+        return Response({"results": ContractSerializer(contracts, many=True, context={"request": request}).data})
+
+
+routes = [("contracts", ContractViewSet, "contract")]
