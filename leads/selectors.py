@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import BooleanField, Case, ExpressionWrapper, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.scope import get_visible_or_404, is_manager_or_admin, managed_user_ids
@@ -29,13 +30,13 @@ SORTS = {
     "created": ["-created_at", "-id"],
 }
 SORT_LABELS = {
-    "updated": "Recently updated",
-    "name": "Name A-Z",
-    "-name": "Name Z-A",
-    "tier": "Tier",
-    "follow_up": "Next follow-up",
-    "contacted": "Last contacted",
-    "created": "Newest",
+    "updated": gettext_lazy("Recently updated"),
+    "name": gettext_lazy("Name A-Z"),
+    "-name": gettext_lazy("Name Z-A"),
+    "tier": gettext_lazy("Tier"),
+    "follow_up": gettext_lazy("Next follow-up"),
+    "contacted": gettext_lazy("Last contacted"),
+    "created": gettext_lazy("Newest"),
 }
 
 
