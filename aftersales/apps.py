@@ -11,6 +11,16 @@ class AftersalesConfig(AppConfig):
         {"name": "aftersales: SLA scan", "task": "aftersales.sla_scan", "every": 300},
     ]
 
+    # Messages sent through the notifications app (aftersales.reminders builds them, ready to send).
+    reminder_sources = [
+        {"key": "aftersales.sla_breach", "label": _("SLA breaches")},
+        {"key": "aftersales.sla_warning", "label": _("SLA deadlines approaching")},
+        {"key": "aftersales.ticket_assigned", "label": _("Tickets assigned to me")},
+        {"key": "aftersales.ticket_opened", "label": _("New tickets from customers")},
+        {"key": "aftersales.ticket_reply", "label": _("Customer replies on tickets")},
+        {"key": "aftersales.plan_item_due", "label": _("Planned service due")},
+    ]
+
     def ready(self) -> None:
         from . import receivers
 

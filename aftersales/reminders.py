@@ -1,12 +1,13 @@
 """What after-sales tells the staff, through the one reminder mechanism of the notifications app.
 
 Each function builds the message (in each recipient's language) and hands it to `_deliver`, the only
-place that knows the notifications app's API.
+place that knows the notifications app's API (`notifications.services.notify`). The sources are declared
+on AftersalesConfig.reminder_sources (labels for the admin and the bell). The (source, key, recipient)
+triple is unique in the notifications app, so notifying the same event twice sends nothing new.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from django.conf import settings
@@ -17,19 +18,23 @@ from accounts.models import User
 
 from .models import ServicePlanItem, SlaKind, Ticket
 
-logger = logging.getLogger(__name__)
-
 
 def _language(user: User) -> str:
     return user.language or settings.LANGUAGE_CODE
 
 
-def _deliver(*, user: User, key: str, title: str, body: str, url: str, kind: str) -> None:
-    """Hand one message to the reminder mechanism. `key` is unique per event and recipient."""
-    logger.info("aftersales reminder %s to %s: %s", key, user.pk, title)
+# The reminder sources of this app (AftersalesConfig.reminder_sources names them for the admin).
+SOURCE_PREFIX = "aftersales."
 
 
-def _each(recipients, key: str, kind: str, url: str, build) -> None:
+def _deliver(*, user: User, key: str, title: str, body: str, url: str, kind: str, target=None) -> None:
+    """Hand one message to the reminder mechanism: delivered now, on the user's channels, once per key."""
+    from notifications.services import notify
+
+    notify(source=SOURCE_PREFIX + kind, key=key, recipient=user, title=title, body=body, link=url, target=target)
+
+
+def _each(recipients, key: str, kind: str, url: str, build, target=None) -> None:
     seen: set[int] = set()
     for user in recipients:
         if user is None or user.pk in seen:
@@ -37,7 +42,7 @@ def _each(recipients, key: str, kind: str, url: str, build) -> None:
         seen.add(user.pk)
         with translation.override(_language(user)):
             title, body = build()
-            _deliver(user=user, key=f"{key}:user-{user.pk}", title=str(title), body=str(body), url=url, kind=kind)
+            _deliver(user=user, key=key, title=str(title), body=str(body), url=url, kind=kind, target=target)
 
 
 def sla_breached(*, ticket: Ticket, kind: str, recipients: list[User], now: datetime) -> None:
@@ -51,7 +56,7 @@ def sla_breached(*, ticket: Ticket, kind: str, recipients: list[User], now: date
         }
         return title, body
 
-    _each(recipients, f"aftersales:sla-breach:{ticket.pk}:{kind}", "sla_breach", ticket.get_absolute_url(), build)
+    _each(recipients, f"ticket-{ticket.pk}-{kind}", "sla_breach", ticket.get_absolute_url(), build, ticket)
 
 
 def sla_approaching(*, ticket: Ticket, kind: str, recipients: list[User], now: datetime) -> None:
@@ -64,7 +69,7 @@ def sla_approaching(*, ticket: Ticket, kind: str, recipients: list[User], now: d
         }
         return title, body
 
-    _each(recipients, f"aftersales:sla-warning:{ticket.pk}:{kind}", "sla_warning", ticket.get_absolute_url(), build)
+    _each(recipients, f"ticket-{ticket.pk}-{kind}", "sla_warning", ticket.get_absolute_url(), build, ticket)
 
 
 def ticket_assigned(*, ticket_id: int) -> None:
@@ -75,8 +80,8 @@ def ticket_assigned(*, ticket_id: int) -> None:
     def build():
         return (_("Ticket assigned to you: %(ticket)s") % {"ticket": ticket}, str(ticket.customer))
 
-    _each([ticket.owner], f"aftersales:assigned:{ticket.pk}:{ticket.owner_id}:{ticket.updated_at.timestamp()}",
-          "ticket_assigned", ticket.get_absolute_url(), build)
+    _each([ticket.owner], f"ticket-{ticket.pk}-{int(ticket.updated_at.timestamp())}", "ticket_assigned",
+          ticket.get_absolute_url(), build, ticket)
 
 
 def _queue_watchers(ticket: Ticket) -> list[User]:
@@ -92,7 +97,7 @@ def ticket_opened_by_customer(*, ticket_id: int) -> None:
     def build():
         return (_("New ticket from the customer: %(ticket)s") % {"ticket": ticket}, str(ticket.customer))
 
-    _each(_queue_watchers(ticket), f"aftersales:opened:{ticket.pk}", "ticket_opened", ticket.get_absolute_url(), build)
+    _each(_queue_watchers(ticket), f"ticket-{ticket.pk}", "ticket_opened", ticket.get_absolute_url(), build, ticket)
 
 
 def ticket_customer_replied(*, ticket_id: int) -> None:
@@ -102,8 +107,8 @@ def ticket_customer_replied(*, ticket_id: int) -> None:
     def build():
         return (_("The customer replied: %(ticket)s") % {"ticket": ticket}, (last.body[:200] if last else ""))
 
-    _each(_queue_watchers(ticket), f"aftersales:reply:{ticket.pk}:{last.pk if last else 0}", "ticket_reply",
-          ticket.get_absolute_url(), build)
+    _each(_queue_watchers(ticket), f"ticket-{ticket.pk}-comment-{last.pk if last else 0}", "ticket_reply",
+          ticket.get_absolute_url(), build, ticket)
 
 
 def plan_item_due(*, item: ServicePlanItem, recipients: list[User], now: datetime) -> None:
@@ -115,8 +120,8 @@ def plan_item_due(*, item: ServicePlanItem, recipients: list[User], now: datetim
             _("%(customer)s · due %(date)s") % {"customer": item.customer, "date": item.due_date.isoformat()},
         )
 
-    _each(recipients, f"aftersales:plan-item:{item.pk}:{item.due_date.isoformat()}", "plan_item_due",
-          reverse("aftersales:customer_plan", args=[item.customer_id]), build)
+    _each(recipients, f"item-{item.pk}-{item.due_date.isoformat()}", "plan_item_due",
+          reverse("aftersales:customer_plan", args=[item.customer_id]), build, item)
 
 
 def _local(value: datetime | None) -> str:

@@ -5,7 +5,6 @@ Views are thin: fetch-and-authorize through the selectors (404 outside the scope
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.scope import is_manager_or_admin
+from accounts.security_log import client_ip
 from leads.selectors import customer_get_for_user
 
 from . import selectors, services
@@ -57,16 +57,6 @@ def _next_url(request, fallback: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return fallback
-
-
-def client_ip(request) -> str:
-    """The client's address: REMOTE_ADDR, or behind N trusted proxies the Nth address from the right of
-    X-Forwarded-For (the same proxy count django-axes is configured with)."""
-    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", None) or 0
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if proxies and len(forwarded) >= proxies:
-        return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 # --- the queue ------------------------------------------------------------------------------------
