@@ -6,11 +6,14 @@ class ContractsConfig(AppConfig):
     name = "contracts"
     verbose_name = _("Contracts")
     demo_seeder = "contracts.demo.seed"
-    periodic_tasks = [
+
+    # Overdue instalments remind their owner through the notifications app (see contracts/reminders.py).
+    reminder_sources = [
         {
-            "name": "contracts: remind overdue instalments",
-            "task": "contracts.tasks.instalments_overdue_remind",
-            "crontab": {"minute": "30", "hour": "8"},
+            "key": "contracts.instalment_overdue",
+            "label": _("Overdue payments"),
+            "collect": "contracts.reminders.overdue_collect",
+            "render": "contracts.reminders.overdue_render",
         },
     ]
 

@@ -471,7 +471,6 @@ class PaymentInstalment(models.Model):
     )
     paid_amount = models.DecimalField(_("received"), max_digits=16, decimal_places=2, default=ZERO, editable=False)
     note = models.CharField(_("note"), max_length=200, blank=True)
-    last_reminded_on = models.DateField(_("last overdue reminder"), null=True, blank=True, editable=False)
 
     history = HistoricalRecords()
 

@@ -1,108 +1,86 @@
-"""Overdue instalments as a reminder source.
+"""Overdue instalments as a reminder source of the notifications app (declared on
+ContractsConfig.reminder_sources; notifications imports nothing of ours, it calls these by dotted path).
 
-The daily scan (`contracts.tasks.instalments_overdue_remind`) claims every overdue instalment that was
-not reminded in the last REMIND_EVERY_DAYS days with a conditional update (so two workers or two beats
-never remind twice) and raises one reminder to the contract owner through the notifications app.
+An unpaid instalment of a signed/active/completed contract is overdue from the day after its due date.
+Its owner is reminded at REMIND_AT (local time) on that day and again every REMIND_EVERY_DAYS days while
+it stays unpaid: each of those is one reminder event `instalment-<id>-<n>`, so the notifications app's
+(source, key, recipient) uniqueness delivers each exactly once, and its collect window (which starts
+where the previous successful scan ended) catches up after an outage.
+
+`render` is asked again right before delivery: an instalment paid (or a contract terminated) in the
+meantime cancels the reminder.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import PaymentInstalment
+from .models import COLLECTABLE_STATUSES, PaymentInstalment
 from .selectors import instalments_overdue
 
-logger = logging.getLogger(__name__)
-
+SOURCE = "contracts.instalment_overdue"
+REMIND_AT = time(9, 0)
 REMIND_EVERY_DAYS = 7
 
 
-@dataclass(frozen=True)
-class OverdueReminder:
-    """What the owner is told: which contract, which instalment, how much, since when."""
-
-    recipient_id: int
-    instalment_id: int
-    contract_id: int
-    contract_number: str
-    customer_name: str
-    due_date: date
-    outstanding: Decimal
-    currency: str
-    url: str
-    key: str  # unique per instalment and reminder day: the notification's idempotency key
-
-    @property
-    def title(self) -> str:
-        return str(_("Overdue payment: %(number)s") % {"number": self.contract_number})
-
-    @property
-    def body(self) -> str:
-        return str(
-            _("%(customer)s owes %(currency)s %(amount)s, due on %(due)s.")
-            % {"customer": self.customer_name, "currency": self.currency, "amount": self.outstanding,
-               "due": self.due_date.isoformat()}
-        )
+def _at(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, REMIND_AT), timezone.get_current_timezone())
 
 
-Sender = Callable[[OverdueReminder], None]
+def reminder_days(start: datetime, end: datetime) -> list[date]:
+    """The local days whose reminder time falls in the window (start, end]."""
+    day = timezone.localdate(start) - timedelta(days=1)
+    last = timezone.localdate(end)
+    days = []
+    while day <= last:
+        if start < _at(day) <= end:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
 
 
-def _claim(instalment: PaymentInstalment, today: date) -> bool:
-    """Mark the instalment reminded today unless someone else did since we read it."""
-    return bool(
-        PaymentInstalment.objects.filter(pk=instalment.pk, last_reminded_on=instalment.last_reminded_on)
-        .update(last_reminded_on=today)
-    )
-
-
-def instalments_due_for_reminder(*, today: date):
-    """Overdue instalments not reminded in the last REMIND_EVERY_DAYS days."""
-    return instalments_overdue(today=today).filter(
-        Q(last_reminded_on__isnull=True) | Q(last_reminded_on__lte=today - timedelta(days=REMIND_EVERY_DAYS))
-    )
-
-
-def instalments_overdue_remind(*, today: date, send: Sender | None = None) -> int:
-    """Raise one reminder per claimed overdue instalment; return how many were raised."""
-    send = send or send_through_notifications
-    raised = 0
-    for instalment in instalments_due_for_reminder(today=today):
-        with transaction.atomic():  # the claim and the reminder commit together
-            if not _claim(instalment, today):
+def overdue_collect(*, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The overdue reminders whose time falls in (start, end]: on day d, every unpaid instalment due on
+    d - 1, d - 8, d - 15, ... (one query per such day; none at all for a window without a reminder time)."""
+    items: list[dict[str, Any]] = []
+    for day in reminder_days(start, end):
+        for instalment in instalments_overdue(today=day):
+            late_days = (day - instalment.due_date).days  # 1, 8, 15, ... on reminder days
+            if (late_days - 1) % REMIND_EVERY_DAYS:
                 continue
-            _send_one(instalment, today, send)
-        raised += 1
-    return raised
+            week = (late_days - 1) // REMIND_EVERY_DAYS
+            items.append({
+                "key": f"instalment-{instalment.pk}-{week}",
+                "recipient_id": instalment.contract.owner_id,
+                "at": _at(day),
+                "target": instalment,
+                "data": {"instalment_id": instalment.pk, "week": week},
+            })
+    return items
 
 
-def _send_one(instalment: PaymentInstalment, today: date, send: Sender) -> None:
-    contract = instalment.contract
-    reminder = OverdueReminder(
-        recipient_id=contract.owner_id,
-        instalment_id=instalment.pk,
-        contract_id=contract.pk,
-        contract_number=contract.number,
-        customer_name=contract.customer.name,
-        due_date=instalment.due_date,
-        outstanding=instalment.outstanding,
-        currency=contract.currency,
-        url=reverse("contracts:detail", args=[contract.pk]) + "#payments",
-        key=f"contracts.instalment_overdue:{instalment.pk}:{today.isoformat()}",
+def overdue_render(reminder: Any) -> dict[str, str] | None:
+    """The message (in the active language, the recipient's), or None when the instalment has been paid
+    or the contract no longer collects."""
+    instalment_id = (reminder.data or {}).get("instalment_id") or reminder.object_id
+    instalment = (
+        PaymentInstalment.objects.select_related("contract", "contract__customer")
+        .filter(pk=instalment_id)
+        .first()
     )
-    send(reminder)
-
-
-def send_through_notifications(reminder: OverdueReminder) -> None:
-    """Hand the reminder to the notifications app (its delivery is in-app, email, webhook)."""
-    logger.info("overdue instalment %s of %s: reminder for user %s", reminder.instalment_id,
-                reminder.contract_number, reminder.recipient_id)
+    if instalment is None or instalment.is_paid or instalment.contract.status not in COLLECTABLE_STATUSES:
+        return None
+    contract = instalment.contract
+    return {
+        "title": _("Overdue payment: %(number)s") % {"number": contract.number},
+        "body": _("%(customer)s owes %(currency)s %(amount)s, due on %(due)s.") % {
+            "customer": contract.customer.name, "currency": contract.currency, "amount": instalment.outstanding,
+            "due": instalment.due_date.isoformat(),
+        },
+        "link": reverse("contracts:detail", args=[contract.pk]) + "#payments",
+    }
