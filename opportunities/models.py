@@ -461,8 +461,14 @@ class Opportunity(FSMModelMixin, models.Model):
         return next((s for s in self.pipeline_stages() if s.kind == kind), None)
 
     def current_stage(self) -> Stage:
-        stage = next((s for s in self.pipeline_stages() if s.pk == self.stage_id), None)
-        return stage if stage is not None else self.stage
+        """The Stage row (cached by select_related or by the last transition; else one of the
+        pipeline's stages, already loaded for the rules)."""
+        field = type(self)._meta.get_field("stage")
+        if not field.is_cached(self):
+            stage = next((s for s in self.pipeline_stages() if s.pk == self.stage_id), None)
+            if stage is not None:
+                field.set_cached_value(self, stage)
+        return self.stage
 
     def next_open_stage(self) -> Stage | None:
         current = self.current_stage()

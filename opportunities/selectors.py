@@ -191,9 +191,9 @@ def _column_filter(stage: Stage, now: datetime) -> Q:
     return q
 
 
-def _card_qs(user: User, stage: Stage, now: datetime) -> QuerySet[Opportunity]:
+def _card_qs(scope: Q, stage: Stage, now: datetime) -> QuerySet[Opportunity]:
     return (
-        Opportunity.objects.visible_to(user).filter(_column_filter(stage, now))
+        Opportunity.objects.filter(scope).filter(_column_filter(stage, now))
         .select_related("customer", "owner")
         .only(*CARD_FIELDS)
         .order_by("-priority_score", "-id")
@@ -201,17 +201,46 @@ def _card_qs(user: User, stage: Stage, now: datetime) -> QuerySet[Opportunity]:
 
 
 def column_cards(
-    *, user: User, stage: Stage, after: tuple[int, int] | None = None, limit: int = CARDS_PER_COLUMN,
-    now: datetime | None = None,
+    *, user: User, stage: Stage, after: tuple[int, int] | None = None, owner_id: int | None = None,
+    limit: int = CARDS_PER_COLUMN, now: datetime | None = None,
 ) -> tuple[list[Opportunity], bool]:
     """One column's next cards after the cursor (priority, id), best first: the "load more" button."""
     now = now or timezone.now()
-    qs = _card_qs(user, stage, now)
+    qs = _card_qs(Opportunity.objects.scope_q(user), stage, now)
+    if owner_id:
+        qs = qs.filter(owner_id=owner_id)
     if after is not None:
         priority, pk = after
         qs = qs.filter(Q(priority_score__lt=priority) | Q(priority_score=priority, id__lt=pk))
     rows = list(qs[: limit + 1])
+    for card in rows:
+        card._state.fields_cache["stage"] = stage
     return rows[:limit], len(rows) > limit
+
+
+def board_totals(
+    *, user: User, stages: list[Stage], owner_id: int | None = None, now: datetime | None = None,
+    scope: Q | None = None,
+) -> dict[int, tuple[int, Decimal, Decimal]]:
+    """{stage id: (count, total amount, weighted amount)} of the deals `user` sees in each column, in
+    one GROUP BY over the covering index (stage, owner) INCLUDE (amount, probability)."""
+    now = now or timezone.now()
+    if not stages:
+        return {}
+    base = Opportunity.objects.filter(Opportunity.objects.scope_q(user) if scope is None else scope)
+    if owner_id:
+        base = base.filter(owner_id=owner_id)
+    column_q = Q(pk__in=[])
+    for stage in stages:
+        column_q |= _column_filter(stage, now)
+    weighted = ExpressionWrapper(
+        F("amount") * F("probability") / 100, output_field=DecimalField(max_digits=20, decimal_places=2)
+    )
+    rows = (
+        base.filter(column_q).order_by().values("stage_id")
+        .annotate(n=Count("id"), total=Coalesce(Sum("amount"), ZERO), weighted=Coalesce(Sum(weighted), ZERO))
+    )
+    return {row["stage_id"]: (row["n"], row["total"], row["weighted"]) for row in rows}
 
 
 def board(*, user: User, pipeline: Pipeline, owner_id: int | None = None, now: datetime | None = None) -> list[Column]:
@@ -221,26 +250,15 @@ def board(*, user: User, pipeline: Pipeline, owner_id: int | None = None, now: d
     stages = pipeline_stages(pipeline)
     columns = [Column(stage=s) for s in stages]
     by_stage = {column.stage.pk: column for column in columns}
-    if not columns:
-        return columns
-    base = Opportunity.objects.visible_to(user)
-    if owner_id:
-        base = base.filter(owner_id=owner_id)
-    column_q = Q(pk__in=[])
-    for stage in stages:
-        column_q |= _column_filter(stage, now)
-    weighted = ExpressionWrapper(F("amount") * F("probability") / 100, output_field=DecimalField(max_digits=20, decimal_places=2))
-    totals = (
-        base.filter(column_q).order_by().values("stage_id")
-        .annotate(n=Count("id"), total=Coalesce(Sum("amount"), ZERO), weighted=Coalesce(Sum(weighted), ZERO))
-    )
-    for row in totals:
-        column = by_stage.get(row["stage_id"])
+    scope = Opportunity.objects.scope_q(user)  # one query for the scope, reused by every part
+    totals = board_totals(user=user, stages=stages, owner_id=owner_id, now=now, scope=scope)
+    for stage_id, (count, total, weighted) in totals.items():
+        column = by_stage.get(stage_id)
         if column is not None:
-            column.count, column.total, column.weighted = row["n"], row["total"], row["weighted"]
+            column.count, column.total, column.weighted = count, total, weighted
 
     def column_qs(stage: Stage) -> QuerySet[Opportunity]:
-        qs = _card_qs(user, stage, now)
+        qs = _card_qs(scope, stage, now)
         if owner_id:
             qs = qs.filter(owner_id=owner_id)
         return qs[: CARDS_PER_COLUMN + 1]
@@ -258,11 +276,9 @@ def board(*, user: User, pipeline: Pipeline, owner_id: int | None = None, now: d
             column.cards.sort(key=lambda o: (-o.priority_score, -o.pk))
             column.has_more = len(column.cards) > CARDS_PER_COLUMN
             del column.cards[CARDS_PER_COLUMN:]
-    stage_by_pk = {stage.pk: stage for stage in stages}
     for column in columns:
         for card in column.cards:
-            card._pipeline_stages = stages
-            card._state.fields_cache["stage"] = stage_by_pk[card.stage_id]
+            card._state.fields_cache["stage"] = column.stage
     return columns
 
 
