@@ -133,11 +133,15 @@ def seed(*, seed: int) -> str:
         total = sum((ContractLine(**row).amounts(deal.currency)[2] for row in lines), Decimal("0"))
         start = signed_on or today + timedelta(days=14)
         contract = services.contract_create(
-            user=deal.owner, customer=deal.customer, contact=deal.contact, opportunity=deal,
+            user=deal.owner, customer=deal.customer, contact=deal.contact,
+            # a won deal is closed: the real flow drafted its contract before; link it afterwards
+            opportunity=None if signed_on else deal,
             title=deal.title, currency=deal.currency, lines=lines,
             instalments=_plan(total, start, deal.currency), start_date=start,
             end_date=start + timedelta(days=365), payment_terms="30% / 40% / 30%", terms=TERMS,
         )
+        if signed_on:
+            Contract.objects.filter(pk=contract.pk).update(opportunity=deal)
         created += 1
         if signed_on is None:
             if rng.random() < 0.6:
