@@ -401,7 +401,7 @@ def tier_evaluate(customer_ids: list[int], rules: list[TierRule] | None = None) 
                 met = value >= rule.threshold
                 met_any = met_any or met
                 explanation.append(
-                    {"tier": candidate, "metric": rule.metric, "value": _fmt(value), "threshold": _fmt(rule.threshold), "met": met}
+                    {"tier": str(candidate), "metric": rule.metric, "value": _fmt(value), "threshold": _fmt(rule.threshold), "met": met}
                 )
             if met_any:
                 tier = candidate
