@@ -330,11 +330,13 @@ def _refuse(action: str, unmet: list[Unmet]) -> TransitionRefused:
         "lose": _("The deal cannot be marked as lost"),
         "reopen": _("The deal cannot be reopened"),
     }
-    labels = "; ".join(str(item.label) for item in unmet)
     missing = [item for item in unmet if item.code.startswith(("field:", "checklist:"))]
     if missing and len(missing) == len(unmet):
+        # a list of names: "budget, decision maker" / "预算、决策人"
+        labels = _(", ").join(str(item.label) for item in unmet)
         message = _("%(base)s: still missing %(missing)s.") % {"base": messages[action], "missing": labels}
     else:
+        labels = " ".join(str(item.label) for item in unmet)
         message = _("%(base)s: %(reasons)s") % {"base": messages[action], "reasons": labels}
     return TransitionRefused(message, unmet=unmet, action=action)
 
