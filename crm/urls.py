@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from activities import views as activities_views
+
 from . import views
 
 admin.site.site_header = _("Sales CRM administration")
@@ -10,7 +12,7 @@ admin.site.site_title = _("Sales CRM")
 admin.site.index_title = _("Administration")
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", activities_views.home, name="home"),  # the rep's day (activities app)
     path("healthz/", views.healthz, name="healthz"),
     # pages without our base layout (Django admin) make the browser ask for /favicon.ico
     path("favicon.ico", views.favicon),

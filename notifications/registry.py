@@ -17,6 +17,7 @@ A source is registered under a key, either
 dict: {"key": str, "recipient_id": int, "at": datetime, "changed_at": datetime | None (optional),
 "target": model instance (optional), "data": JSON-able dict (optional)}. The scan upserts them as
 Reminder rows; with `lead=True` the due time is `at` minus the recipient's lead-minutes preference.
+`every` (seconds) makes the scan collect that source less often than every minute.
 The window starts where the previous successful collect ended (minus a small overlap), so a scan after an
 outage covers the whole outage.
 
@@ -46,6 +47,7 @@ class ReminderSource:
     collect: Callable[..., Any] | None = None
     render: Callable[..., Any] | None = None
     lead: bool = False
+    every: int = 0  # collect at most every this many seconds (0: every scan)
 
 
 def _resolve(value: Any) -> Callable[..., Any] | None:
@@ -61,9 +63,12 @@ def register_source(
     collect: Callable[..., Any] | str | None = None,
     render: Callable[..., Any] | str | None = None,
     lead: bool = False,
+    every: int = 0,
 ) -> ReminderSource:
     """Register (or replace) the reminder source `key`. Callables or dotted paths."""
-    source = ReminderSource(key=key, label=label or key, collect=_resolve(collect), render=_resolve(render), lead=lead)
+    source = ReminderSource(
+        key=key, label=label or key, collect=_resolve(collect), render=_resolve(render), lead=lead, every=every
+    )
     _registered[key] = source
     return source
 

@@ -253,6 +253,8 @@ def source_collect(source: registry.ReminderSource, *, now: datetime) -> int:
         cursor, _created = SourceCursor.objects.select_for_update().get_or_create(
             source=source.key, defaults={"scanned_until": now - FIRST_COLLECT_LOOKBACK}
         )
+        if source.every and not _created and now - cursor.scanned_until < timedelta(seconds=source.every):
+            return 0
         start = cursor.scanned_until - COLLECT_OVERLAP
         end = now + timedelta(minutes=MAX_LEAD_MINUTES) if source.lead else now
         items = list(source.collect(start=start, end=end))
