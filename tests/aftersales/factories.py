@@ -1,5 +1,6 @@
 """Factories for the after-sales tests."""
 
+import importlib
 from datetime import datetime
 
 import factory
@@ -49,3 +50,14 @@ def make_ticket(
         now=now or timezone.now(),
         **kwargs,
     )
+
+
+def ensure_default_rules() -> None:
+    """The kinds, SLA policies, settings row and plan template the data migration seeds (idempotent).
+
+    Another app's transactional test in the same worker flushes the tables (data included), so the
+    after-sales tests put the defaults back before they run."""
+    from django.apps import apps
+
+    migration = importlib.import_module("aftersales.migrations.0002_default_rules")
+    migration.forwards(apps, None)
