@@ -14,7 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from accounts.scope import ScopedQuerySet, owner_scope_q
+from accounts.scope import ScopedQuerySet, managed_user_ids
 
 
 def _english() -> bool:
@@ -64,10 +64,13 @@ class ActivityQuerySet(ScopedQuerySet):
     def scope_q(self, user) -> Q:
         """Activities the user owns by the scope rule, and every activity on a customer they see as owner
         (a manager's visit shows on the rep's customer)."""
-        owned = owner_scope_q(user, "owner")
-        if not owned:  # admins: everything
-            return owned
-        return owned | owner_scope_q(user, "customer__owner")
+        ids = managed_user_ids(user)
+        if ids is None:  # admins: everything
+            return Q()
+        if not ids:
+            return Q(pk__in=[])
+        ids = sorted(ids)
+        return Q(owner_id__in=ids) | Q(customer__owner_id__in=ids)
 
     def planned(self) -> ActivityQuerySet:
         return self.filter(status=ActivityStatus.PLANNED)
