@@ -82,14 +82,18 @@ class ImportFileError(ValidationError):
     """The file as a whole cannot be read (format, encoding, size, no name column)."""
 
 
+def _squash(text: str) -> str:
+    return "".join(text.lower().split())
+
+
 def _choice_map(choices) -> dict[str, str]:
     """Value or label (English or Chinese), case-insensitive -> value."""
     mapping = {}
     for language in ("en", "zh-hans"):
         with translation.override(language):
             for value, label in choices:
-                mapping[str(value).lower()] = value
-                mapping[str(label).lower()] = value
+                mapping[_squash(str(value))] = value
+                mapping[_squash(str(label))] = value
     return mapping
 
 
@@ -199,7 +203,7 @@ class ImportRowForm(forms.Form):
     def clean(self):
         data = super().clean()
         for field, (choices, default) in self.CHOICE_FIELDS.items():
-            raw = (data.get(field) or "").strip().lower()
+            raw = _squash(data.get(field) or "")
             if not raw:
                 data[field] = default
                 continue
@@ -392,7 +396,10 @@ def import_run(*, import_id: int, max_rows: int | None = None) -> dict:
     try:
         while True:
             with transaction.atomic():
-                imp = CustomerImport.objects.select_for_update().select_related("created_by", "owner", "team").get(pk=import_id)
+                imp = (
+                    CustomerImport.objects.select_for_update(of=("self",))
+                    .select_related("created_by", "owner", "team").get(pk=import_id)
+                )
                 if imp.status in (ImportStatus.DONE, ImportStatus.PREVIEW):
                     return {"status": imp.status}
                 start = imp.processed_rows

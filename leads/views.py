@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -104,7 +105,7 @@ def customer_export_view(request):
         raise PermissionDenied(_("Only managers may export customers."))
     filters = FilterForm(request.GET or None, user=request.user).filters()
     rows = selectors.customer_filtered(user=request.user, filters=filters)
-    header = [_("Name"), _("Type"), _("Status"), _("Tier"), _("Industry"), _("Region"), _("Address"), _("Phone"),
+    header = [pgettext("customer", "Name"), _("Type"), _("Status"), _("Tier"), _("Industry"), _("Region"), _("Address"), _("Phone"),
               _("Email"), _("Website"), _("Source"), _("Tags"), _("Owner"), _("Team"), _("Last contacted"),
               _("Next follow-up"), _("Created")]
 
