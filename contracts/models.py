@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
@@ -118,13 +119,13 @@ class ContractNumberCounter(models.Model):
 
 
 class ContractStatus(models.TextChoices):
-    DRAFT = "draft", _("Draft")
-    IN_REVIEW = "in_review", _("In review")
-    APPROVED = "approved", _("Approved")
-    SIGNED = "signed", _("Signed")
-    ACTIVE = "active", _("Active")
-    COMPLETED = "completed", _("Completed")
-    TERMINATED = "terminated", _("Terminated")
+    DRAFT = "draft", pgettext_lazy("contract status", "Draft")
+    IN_REVIEW = "in_review", pgettext_lazy("contract status", "In review")
+    APPROVED = "approved", pgettext_lazy("contract status", "Approved")
+    SIGNED = "signed", pgettext_lazy("contract status", "Signed")
+    ACTIVE = "active", pgettext_lazy("contract status", "Active")
+    COMPLETED = "completed", pgettext_lazy("contract status", "Completed")
+    TERMINATED = "terminated", pgettext_lazy("contract status", "Terminated")
 
 
 # Contracts whose instalments are collectable: outstanding and overdue amounts count only for these.

@@ -110,10 +110,10 @@ def contract_detail_data(*, contract: Contract, today: date) -> dict[str, Any]:
         )
     )
     collectable = contract.status in COLLECTABLE_STATUSES
-    received = sum((i.paid_amount for i in instalments), Decimal("0"))
-    outstanding = sum((i.outstanding for i in instalments), Decimal("0")) if collectable else Decimal("0")
-    overdue = (sum((i.outstanding for i in instalments if i.is_overdue(today)), Decimal("0"))
-               if collectable else Decimal("0"))
+    received = sum((i.paid_amount for i in instalments), Decimal("0.00"))
+    outstanding = sum((i.outstanding for i in instalments), Decimal("0.00")) if collectable else Decimal("0.00")
+    overdue = (sum((i.outstanding for i in instalments if i.is_overdue(today)), Decimal("0.00"))
+               if collectable else Decimal("0.00"))
     return {
         "lines": list(contract.lines.all()),
         "instalments": instalments,
