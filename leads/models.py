@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -283,10 +283,14 @@ class Customer(models.Model):
             # duplicate warnings: same phone / email
             models.Index(fields=["phone"], name="customer_phone_idx"),
             models.Index(fields=["email"], name="customer_email_idx"),
-            # "overdue follow-up" filter and sort
-            models.Index(fields=["next_follow_up_at"], name="customer_follow_up_idx"),
+            # "overdue follow-up" filter and the follow-up sort (NULLS LAST is the ascending default)
+            models.Index(fields=["next_follow_up_at", "id"], name="customer_follow_up_idx"),
+            # the default sort of the list for admins and managers: most recently updated first
+            models.Index(fields=["-updated_at", "-id"], name="customer_updated_idx"),
             # auto-return to the pool: owned leads by last contact
             models.Index(fields=["status", "owner", "last_contacted_at"], name="customer_pool_return_idx"),
+            # sort by last contact, most recent first, never-contacted last
+            models.Index(F("last_contacted_at").desc(nulls_last=True), F("id").desc(), name="customer_contacted_idx"),
             # sort by name
             models.Index(fields=["name", "id"], name="customer_name_idx"),
         ]

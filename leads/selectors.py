@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import BooleanField, Case, ExpressionWrapper, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -24,9 +24,8 @@ SORTS = {
     "name": ["name", "id"],
     "-name": ["-name", "-id"],
     "tier": ["tier", "-updated_at", "-id"],
-    "follow_up": [ExpressionWrapper(Q(next_follow_up_at__isnull=True), output_field=BooleanField()).asc(),
-                  "next_follow_up_at", "id"],
-    "contacted": ["-last_contacted_at", "-id"],
+    "follow_up": [F("next_follow_up_at").asc(nulls_last=True), "id"],
+    "contacted": [F("last_contacted_at").desc(nulls_last=True), "-id"],
     "created": ["-created_at", "-id"],
 }
 SORT_LABELS = {
