@@ -109,7 +109,6 @@ def _sign_won(contract: Contract, signed_on: date, rng: random.Random) -> Contra
 def seed(*, seed: int) -> str:
     from opportunities.models import Opportunity
 
-    rng = random.Random(seed + 6)
     today = timezone.localdate()
     created = 0
     receipts = 0
@@ -121,6 +120,7 @@ def seed(*, seed: int) -> str:
         .order_by("pk")
     )
     for deal in deals:
+        rng = random.Random(f"{seed}-contracts-{deal.pk}")  # per deal: a re-run decides the same way
         stage = deal.current_stage()
         if stage.is_won:
             signed_on = timezone.localdate(deal.closed_at) if deal.closed_at else today - timedelta(days=30)
