@@ -9,8 +9,11 @@ from tests.factories import CustomerFactory
 
 
 def kind(code: str = "call") -> ActivityKind:
-    """The kinds are seeded by a data migration (call, visit, meeting, email, wechat, demo, note)."""
-    return ActivityKind.objects.get(code=code)
+    """The kinds are seeded by a data migration (call, visit, meeting, email, wechat, demo, note); a
+    transactional test before this one may have flushed them, hence get_or_create."""
+    return ActivityKind.objects.get_or_create(
+        code=code, defaults={"name": code, "name_en": code.title(), "counts_as_contact": code != "note"}
+    )[0]
 
 
 class ContactFactory(factory.django.DjangoModelFactory):

@@ -189,7 +189,7 @@ class TestCatchUp:
         assert not Delivery.objects.filter(status=DeliveryStatus.PENDING).exists()
         assert Delivery.objects.filter(late=True).count() == 7 * 2 + 2
         late_mail = [m for m in mail.outbox if "outage-1" in m.subject]
-        assert len(late_mail) == 1 and "[" in late_mail[0].subject
+        assert len(late_mail) == 1 and late_mail[0].subject.startswith("【延迟】")
         run_scan(now + timedelta(minutes=1))
         assert Notification.objects.count() == 9  # nothing twice
 
