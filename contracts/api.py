@@ -34,7 +34,7 @@ from .models import (
 )
 
 
-class LineSerializer(serializers.ModelSerializer):
+class ContractLineSerializer(serializers.ModelSerializer):
     total_amount = serializers.SerializerMethodField()
 
     class Meta:
@@ -46,15 +46,15 @@ class LineSerializer(serializers.ModelSerializer):
         return str(obj.amounts(obj.contract.currency)[2])
 
 
-class ReceiptSerializer(serializers.ModelSerializer):
+class ContractReceiptSerializer(serializers.ModelSerializer):
     class Meta:
         model = PaymentReceipt
         fields = ["id", "instalment", "received_on", "amount", "method", "reference", "recorded_by", "created_at"]
         read_only_fields = fields
 
 
-class InstalmentSerializer(serializers.ModelSerializer):
-    receipts = ReceiptSerializer(many=True, read_only=True)
+class ContractInstalmentSerializer(serializers.ModelSerializer):
+    receipts = ContractReceiptSerializer(many=True, read_only=True)
 
     class Meta:
         model = PaymentInstalment
@@ -62,7 +62,7 @@ class InstalmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "paid_amount", "receipts"]
 
 
-class ApprovalSerializer(serializers.ModelSerializer):
+class ContractApprovalSerializer(serializers.ModelSerializer):
     actor = serializers.StringRelatedField()
 
     class Meta:
@@ -72,9 +72,9 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class ContractSerializer(serializers.ModelSerializer):
-    lines = LineSerializer(many=True, read_only=True)
-    instalments = InstalmentSerializer(many=True, read_only=True)
-    approvals = ApprovalSerializer(many=True, read_only=True)
+    lines = ContractLineSerializer(many=True, read_only=True)
+    instalments = ContractInstalmentSerializer(many=True, read_only=True)
+    approvals = ContractApprovalSerializer(many=True, read_only=True)
     allowed_actions = serializers.SerializerMethodField()
 
     class Meta:
@@ -97,7 +97,7 @@ class ContractSerializer(serializers.ModelSerializer):
         return rules.available_actions(obj, request.user, team_rows=self.context["team_rows"])
 
 
-class LineInputSerializer(serializers.Serializer):
+class ContractLineInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     quantity = serializers.DecimalField(max_digits=12, decimal_places=2)
     unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
@@ -105,7 +105,7 @@ class LineInputSerializer(serializers.Serializer):
     tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, default=13)
 
 
-class InstalmentInputSerializer(serializers.Serializer):
+class ContractInstalmentInputSerializer(serializers.Serializer):
     due_date = serializers.DateField()
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -120,8 +120,8 @@ class ContractCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     end_date = serializers.DateField(required=False, allow_null=True)
     payment_terms = serializers.CharField(required=False, allow_blank=True, default="")
     terms = serializers.CharField(required=False, allow_blank=True, default="")
-    lines = LineInputSerializer(many=True)
-    instalments = InstalmentInputSerializer(many=True, required=False, default=list)
+    lines = ContractLineInputSerializer(many=True)
+    instalments = ContractInstalmentInputSerializer(many=True, required=False, default=list)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,15 +130,15 @@ class ContractCreateSerializer(StrictFieldsMixin, serializers.Serializer):
             self.fields["customer"].queryset = Customer.objects.visible_to(request.user)
 
 
-class CommentSerializer(StrictFieldsMixin, serializers.Serializer):
+class ContractCommentSerializer(StrictFieldsMixin, serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ReasonSerializer(StrictFieldsMixin, serializers.Serializer):
+class ContractTerminateSerializer(StrictFieldsMixin, serializers.Serializer):
     reason = serializers.CharField()
 
 
-class ReceiptInputSerializer(StrictFieldsMixin, serializers.Serializer):
+class ContractReceiptInputSerializer(StrictFieldsMixin, serializers.Serializer):
     instalment = serializers.IntegerField()
     received_on = serializers.DateField(default=timezone.localdate)
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
@@ -210,15 +210,15 @@ class ContractViewSet(ScopedModelViewSet):
     def submit(self, request, pk=None):
         return self._move(request, services.contract_submit)
 
-    @extend_schema(request=CommentSerializer, responses=ContractSerializer)
+    @extend_schema(request=ContractCommentSerializer, responses=ContractSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        return self._move(request, services.contract_approve, CommentSerializer)
+        return self._move(request, services.contract_approve, ContractCommentSerializer)
 
-    @extend_schema(request=CommentSerializer, responses=ContractSerializer)
+    @extend_schema(request=ContractCommentSerializer, responses=ContractSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        return self._move(request, services.contract_reject, CommentSerializer)
+        return self._move(request, services.contract_reject, ContractCommentSerializer)
 
     @extend_schema(request=None, responses=ContractSerializer)
     @action(detail=True, methods=["post"])
@@ -230,19 +230,19 @@ class ContractViewSet(ScopedModelViewSet):
     def complete(self, request, pk=None):
         return self._move(request, services.contract_complete)
 
-    @extend_schema(request=ReasonSerializer, responses=ContractSerializer)
+    @extend_schema(request=ContractTerminateSerializer, responses=ContractSerializer)
     @action(detail=True, methods=["post"])
     def terminate(self, request, pk=None):
-        return self._move(request, services.contract_terminate, ReasonSerializer)
+        return self._move(request, services.contract_terminate, ContractTerminateSerializer)
 
-    @extend_schema(request=ReceiptInputSerializer, responses=ContractSerializer)
+    @extend_schema(request=ContractReceiptInputSerializer, responses=ContractSerializer)
     @action(detail=True, methods=["post"])
     def receipts(self, request, pk=None):
-        return self._move(request, services.payment_receipt_record, ReceiptInputSerializer)
+        return self._move(request, services.payment_receipt_record, ContractReceiptInputSerializer)
 
     @extend_schema(
         request=None,
-        responses=inline_serializer("ReviewQueue", {"results": ContractSerializer(many=True)}),
+        responses=inline_serializer("ContractReviewQueue", {"results": ContractSerializer(many=True)}),
     )
     @action(detail=False, methods=["get"], url_path="review-queue")
     def review_queue(self, request):
