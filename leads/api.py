@@ -4,6 +4,7 @@ ETag for If-Match) with their contacts, and the pool moves (claim, assign, relea
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -105,7 +106,7 @@ class CustomerViewSet(ScopedModelViewSet):
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         if "owner" in data or "team" in data:
-            raise serializers.ValidationError({"owner": ["Use the assign, claim or release actions to change the owner."]})
+            raise serializers.ValidationError({"owner": [_("Use the assign, claim or release actions to change the owner.")]})
         expected = getattr(self.request, "_expected_version", None)
         try:
             serializer.instance = services.customer_update(

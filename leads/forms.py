@@ -40,7 +40,7 @@ class CustomerForm(forms.ModelForm):
     tags_text = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separate tags with commas."), max_length=500
     )
-    website = forms.URLField(label=_("website"), required=False, assume_scheme="https", max_length=200)
+    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https", max_length=200)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     confirm_duplicates = forms.BooleanField(
         label=_("Save anyway: this is not one of the customers above"), required=False
