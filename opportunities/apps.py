@@ -6,6 +6,8 @@ class OpportunitiesConfig(AppConfig):
     name = "opportunities"
     verbose_name = _("Opportunities")
     demo_seeder = "opportunities.demo.seed"
+    # the customer page (leads.timeline): the stage moves of the customer's deals
+    customer_timeline_provider = "opportunities.timeline.entries"
     periodic_tasks = [
         # deals past their stage's time limit: flag them and tell the owner (opportunity_stalled)
         {"name": "opportunities: stalled scan", "task": "opportunities.stalled_scan", "every": 900},

@@ -127,7 +127,7 @@ class FilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False)
     status = forms.ChoiceField(
         label=_("Status"), required=False,
-        choices=[("", _("All")), (StageKind.OPEN, _("Open")), (StageKind.WON, _("Won")), (StageKind.LOST, _("Lost"))],
+        choices=[(StageKind.OPEN, _("Open")), ("all", _("All")), (StageKind.WON, _("Won")), (StageKind.LOST, _("Lost"))],
     )
     stage = forms.TypedChoiceField(label=_("Stage"), required=False, coerce=int, empty_value=None)
     owner = forms.TypedChoiceField(label=_("Owner"), required=False, coerce=int, empty_value=None)
@@ -168,7 +168,7 @@ class FilterForm(forms.Form):
             stage=self.stages.get(data.get("stage")),
             owner_id=data.get("owner"),
             stalled=stalled,
-            status=data.get("status") or "",
+            status=data.get("status") or StageKind.OPEN,  # open deals unless asked otherwise
             close_from=data.get("close_from"),
             close_to=data.get("close_to"),
             amount_min=data.get("amount_min"),

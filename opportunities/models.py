@@ -346,11 +346,14 @@ class Opportunity(FSMModelMixin, models.Model):
     pipeline = models.ForeignKey(
         Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="opportunities"
     )
+    # stage, customer and owner: no single-column index, the composite indexes below start with them
     stage = StageField(
-        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities", protected=True
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities", protected=True,
+        db_index=False,
     )
     customer = models.ForeignKey(
-        "leads.Customer", verbose_name=_("customer"), on_delete=models.PROTECT, related_name="opportunities"
+        "leads.Customer", verbose_name=_("customer"), on_delete=models.PROTECT, related_name="opportunities",
+        db_index=False,
     )
     contact = models.ForeignKey(
         "leads.Contact",
@@ -371,7 +374,8 @@ class Opportunity(FSMModelMixin, models.Model):
     )
     priority_score = models.PositiveSmallIntegerField(_("priority"), default=0, editable=False)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="opportunities"
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="opportunities",
+        db_index=False,
     )
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, blank=True)
     competitors = models.CharField(_("competitors"), max_length=200, blank=True)
@@ -397,6 +401,7 @@ class Opportunity(FSMModelMixin, models.Model):
         help_text=_("Set by the stall scan when the deal passed its stage's time limit; cleared by a move."),
     )
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    # set exactly while the deal is won or lost (the list's "open" filter and the won/lost columns rely on it)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_by = models.ForeignKey(
@@ -416,23 +421,22 @@ class Opportunity(FSMModelMixin, models.Model):
         indexes = [
             # board column (admin, or a manager whose team holds most deals): a stage's cards, best first
             models.Index(fields=["stage", "-priority_score", "-id"], name="opp_stage_priority_idx"),
-            # board column / list of a rep (or a team, one index range per owner): own cards, best first
+            # board column of a rep (a team: one index range per owner): own cards in a stage, best first
             models.Index(fields=["owner", "stage", "-priority_score", "-id"], name="opp_owner_stage_prio_idx"),
-            # board column totals: count, sum and weighted sum per stage without touching the table
+            # the list sorted by priority (its default), all pipelines and statuses: admins and managers
+            # walk the first, a rep the second
+            models.Index(fields=["-priority_score", "-id"], name="opp_priority_idx"),
+            models.Index(fields=["owner", "-priority_score", "-id"], name="opp_owner_priority_idx"),
+            # won/lost columns and dashboards: deals closed in a period (totals read the index only)
             models.Index(
-                fields=["stage", "owner"], include=["amount", "probability"], name="opp_stage_owner_totals_idx"
+                fields=["stage", "-closed_at"], include=["owner", "amount", "probability"], name="opp_stage_closed_cov_idx"
             ),
-            # won/lost columns and dashboards: deals closed in a period
-            models.Index(fields=["stage", "-closed_at"], name="opp_stage_closed_idx"),
             # list sorted by expected close date / filtered by a close-date range
             models.Index(fields=["owner", "expected_close_date"], name="opp_owner_close_idx"),
             # the customer page: a customer's deals
             models.Index(fields=["customer", "-created_at"], name="opp_customer_created_idx"),
-            # the stall scan: open deals not yet flagged, by how long they have been in their stage
-            models.Index(
-                fields=["stage", "stage_entered_at"], condition=Q(stalled_since__isnull=True),
-                name="opp_stall_scan_idx",
-            ),
+            # the stall scan and the list's "stalled" filter: deals of a stage by time in the stage
+            models.Index(fields=["stage", "stage_entered_at"], name="opp_stage_entered_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(probability__lte=100), name="opp_probability_max_100"),
@@ -655,6 +659,33 @@ class Opportunity(FSMModelMixin, models.Model):
     @property
     def is_closed(self) -> bool:
         return not self.current_stage().is_open
+
+
+class StageOwnerTotal(models.Model):
+    """Board column totals per stage and owner: how many deals, their amount and weighted amount.
+
+    Maintained on PostgreSQL by a trigger on the opportunity table (migration 0003), so every write
+    path (services, bulk updates, imports, raw SQL) keeps it exact, in the writing transaction; the
+    board sums a handful of these rows instead of scanning the open deals. Never written by Python
+    code except `services.board_totals_rebuild` (a full recount). Not used on SQLite (development),
+    where the board aggregates the opportunities directly.
+    """
+
+    stage = models.ForeignKey(Stage, verbose_name=_("stage"), on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    opportunity_count = models.BigIntegerField(_("opportunities"), default=0)
+    amount_sum = models.DecimalField(_("total amount"), max_digits=20, decimal_places=2, default=ZERO)
+    weighted_sum = models.DecimalField(_("weighted amount"), max_digits=24, decimal_places=4, default=ZERO)
+
+    class Meta:
+        verbose_name = _("stage total")
+        verbose_name_plural = _("stage totals")
+        constraints = [models.UniqueConstraint(fields=["stage", "owner"], name="stage_owner_total_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.stage_id}/{self.owner_id}: {self.opportunity_count}"
 
 
 class ChecklistTick(models.Model):

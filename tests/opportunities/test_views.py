@@ -289,3 +289,44 @@ class TestList:
         make_opportunity(org.rep_a, title="=HYPERLINK(\"http://evil\")")
         rows = _csv(client_for(org.rep_a).get(reverse("opportunities:export")))
         assert rows[1][1].startswith("'=")
+
+
+class TestCustomerTimeline:
+    def test_stage_moves_of_visible_deals(self, org, pipeline):
+        from opportunities import timeline
+
+        deal = make_opportunity(org.rep_a, complete=True)
+        services.opportunity_advance(opportunity=deal, user=org.rep_a, note="进入需求分析")
+        entries = timeline.entries(customer=deal.customer, user=org.rep_a, limit=10)
+        assert [e.body for e in entries] == ["进入需求分析", ""]
+        assert timeline.entries(customer=deal.customer, user=org.rep_b, limit=10) == []
+
+
+class TestBoardTotalsRollup:
+    def test_trigger_keeps_totals_exact(self, org, pipeline):
+        """The column totals kept by the database trigger equal a recount after every kind of write:
+        create, edit of amount/probability/owner, moves, an admin reassignment, a raw bulk update."""
+        from django.db.models import Count, Sum
+
+        from opportunities.models import StageOwnerTotal
+
+        stages = open_stages()
+        deals = [make_opportunity(org.rep_a, complete=True, amount=str(1000 * (i + 1))) for i in range(4)]
+        services.opportunity_update(opportunity=deals[0], user=org.manager_a, amount=Decimal("777.77"),
+                                    probability=33, owner=org.rep_a2)
+        services.opportunity_advance(opportunity=deals[1], user=org.rep_a)
+        services.opportunity_lose(opportunity=deals[2], user=org.rep_a, loss_reason=loss_reason())
+        services.stage_deactivate(stage=stages[0], user=org.admin, move_to=stages[2])
+        Opportunity.objects.filter(pk=deals[3].pk).update(amount=Decimal("5"))
+
+        expected = {
+            (row["stage_id"], row["owner_id"]): (row["n"], row["total"])
+            for row in Opportunity.objects.values("stage_id", "owner_id").annotate(n=Count("id"), total=Sum("amount"))
+        }
+        kept = {
+            (t.stage_id, t.owner_id): (t.opportunity_count, t.amount_sum)
+            for t in StageOwnerTotal.objects.exclude(opportunity_count=0)
+        }
+        assert kept == expected
+        totals = selectors.board_totals(user=org.manager_a, stages=selectors.pipeline_stages(pipeline))
+        assert totals[stages[2].pk][0] == 2  # deals 0 and 3, moved there from the deactivated stage
