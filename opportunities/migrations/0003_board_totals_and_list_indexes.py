@@ -77,7 +77,7 @@ def drop_trigger(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0004_list_sort_indexes'),
+        ('leads', '0001_initial'),
         ('opportunities', '0002_default_pipeline'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
