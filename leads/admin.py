@@ -141,6 +141,9 @@ class CustomerMergeAdmin(ReadOnlyAdmin):
     list_display = ("merged_name", "merged_id", "survivor", "merged_by", "merged_at")
     list_select_related = ("survivor", "merged_by")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(survivor__in=Customer.objects.visible_to(request.user))
+
 
 @admin.register(CustomerImport)
 class CustomerImportAdmin(ReadOnlyAdmin):
@@ -148,3 +151,10 @@ class CustomerImportAdmin(ReadOnlyAdmin):
                     "skipped_count", "created_by", "created_at")
     list_filter = ("status",)
     exclude = ("rows",)
+
+    def get_queryset(self, request):
+        from accounts.scope import managed_user_ids
+
+        qs = super().get_queryset(request)
+        ids = managed_user_ids(request.user)
+        return qs if ids is None else qs.filter(created_by_id__in=ids)
