@@ -34,6 +34,9 @@ KIND_WEIGHTS = {"call": 10, "wechat": 6, "email": 5, "visit": 4, "meeting": 3, "
 
 
 def _at(day, rng: random.Random) -> datetime:
+    """A working-hours time on the day (a weekend day moves to the Monday after)."""
+    if day.weekday() >= 5:
+        day += timedelta(days=7 - day.weekday())
     tz = timezone.get_current_timezone()
     return datetime.combine(day, time(rng.randint(9, 17), rng.choice([0, 15, 30, 45])), tzinfo=tz)
 

@@ -118,7 +118,7 @@ def _headers() -> list[str]:
         "planned": _("Planned"),
         "planned_done": _("Done as planned"),
         "done": _("Done in total"),
-        "missed": _("Still open"),
+        "missed": _("Overdue"),
         "new_customers": _("New customers"),
         "stage_moves": _("Stage moves"),
         "won": _("Won"),

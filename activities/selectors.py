@@ -178,10 +178,13 @@ def plan_get_for_user(*, user: User, pk: int) -> ActivityPlan:
     return get_visible_or_404(plan_list(user=user), user, pk=pk)
 
 
-def team_summary(*, user_ids: list[int] | None, start: datetime, end: datetime) -> list[dict]:
+def team_summary(
+    *, user_ids: list[int] | None, start: datetime, end: datetime, now: datetime | None = None
+) -> list[dict]:
     """Per owner, for [start, end): activities planned in the period and how many of them were done,
-    activities done in the period (planned or logged), cancelled, and still open past their time.
-    One query. `user_ids` None: everyone."""
+    activities done in the period (planned or logged), cancelled, and still open past their time
+    (`missed`, counted up to now). One query. `user_ids` None: everyone."""
+    now = now or timezone.now()
     period = Q(planned_at__gte=start, planned_at__lt=end)
     qs = Activity.objects.all()
     if user_ids is not None:
@@ -194,7 +197,7 @@ def team_summary(*, user_ids: list[int] | None, start: datetime, end: datetime) 
             planned_done=Count("id", filter=period & Q(status=ActivityStatus.DONE)),
             done=Count("id", filter=Q(status=ActivityStatus.DONE, done_at__gte=start, done_at__lt=end)),
             cancelled=Count("id", filter=period & Q(status=ActivityStatus.CANCELLED)),
-            missed=Count("id", filter=period & Q(status=ActivityStatus.PLANNED)),
+            missed=Count("id", filter=period & Q(status=ActivityStatus.PLANNED, planned_at__lt=now)),
         )
     )
     return list(rows)

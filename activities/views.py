@@ -325,7 +325,7 @@ def for_opportunity(request, opportunity_pk: int):
     upcoming, done = selectors.opportunity_activities(user=request.user, opportunity_id=opportunity.pk)
     template = (
         "activities/partials/_activity_lists.html" if request.GET.get("part") == "lists"
-        else "activities/partials/_for_customer.html"
+        else "activities/partials/_for_opportunity.html"
     )
     return render(request, template, {
         "customer": opportunity.customer, "opportunity": opportunity, "upcoming": upcoming, "done": done,
