@@ -123,7 +123,7 @@ class ContractStatus(models.TextChoices):
     IN_REVIEW = "in_review", pgettext_lazy("contract status", "In review")
     APPROVED = "approved", pgettext_lazy("contract status", "Approved")
     SIGNED = "signed", pgettext_lazy("contract status", "Signed")
-    ACTIVE = "active", pgettext_lazy("contract status", "Active")
+    ACTIVE = "active", pgettext_lazy("contract status", "In force")
     COMPLETED = "completed", pgettext_lazy("contract status", "Completed")
     TERMINATED = "terminated", pgettext_lazy("contract status", "Terminated")
 
