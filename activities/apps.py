@@ -38,3 +38,10 @@ class ActivitiesConfig(AppConfig):
             "render": "activities.reminders.digest_render",
         },
     ]
+
+    def ready(self) -> None:
+        from leads.tiering import KNOWN_LABELS, register_metric
+
+        from .metrics import activities_90d
+
+        register_metric("activities_90d", KNOWN_LABELS["activities_90d"], activities_90d)

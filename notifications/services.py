@@ -197,7 +197,8 @@ def notify(
 
         reminders_deliver.delay([reminder.pk])
 
-    transaction.on_commit(_queue)
+    # robust: a broker outage must not fail the caller's request; the minute scan delivers it anyway
+    transaction.on_commit(_queue, robust=True)
     return reminder
 
 
