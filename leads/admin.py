@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -36,6 +37,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
     readonly_fields = ("version", "tier_explanation", "tier_computed_at", "created_at", "updated_at", "created_by")
     inlines = [ContactInline]
     actions = ["recompute_tiers"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)

@@ -17,7 +17,7 @@ from . import selectors, services
 from .models import Contact, Customer, CustomerStatus, SourceChannel, Tier
 
 
-class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class CustomerContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Contact
         fields = ["id", "name", "title", "phone", "email", "wechat", "is_decision_maker", "notes"]
@@ -41,7 +41,7 @@ class CustomerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False,
                                                allow_null=True)
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
-    contacts = ContactSerializer(many=True, read_only=True)
+    contacts = CustomerContactSerializer(many=True, read_only=True)
 
     class Meta:
         model = Customer
@@ -71,12 +71,12 @@ class CustomerFilter(filters.FilterSet):
         return queryset.filter(selectors.search_q(value)) if value.strip() else queryset
 
 
-class AssignSerializer(StrictFieldsMixin, serializers.Serializer):
+class CustomerAssignSerializer(StrictFieldsMixin, serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
-class ReasonSerializer(StrictFieldsMixin, serializers.Serializer):
+class CustomerReleaseSerializer(StrictFieldsMixin, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
@@ -132,21 +132,21 @@ class CustomerViewSet(ScopedModelViewSet):
             raise EditConflict(detail=" ".join(exc.messages), code=exc.code or "conflict") from exc
         return Response(self.get_serializer(customer).data)
 
-    @action(detail=True, methods=["post"], serializer_class=AssignSerializer)
+    @action(detail=True, methods=["post"], serializer_class=CustomerAssignSerializer)
     def assign(self, request, pk=None):
         """Managers: give the customer to a user in their teams."""
         customer = self.get_object()
-        body = AssignSerializer(data=request.data)
+        body = CustomerAssignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         customer = services.customer_assign(customer=customer, to=body.validated_data["owner"], by=request.user,
                                             reason=body.validated_data["reason"])
         return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data)
 
-    @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
+    @action(detail=True, methods=["post"], serializer_class=CustomerReleaseSerializer)
     def release(self, request, pk=None):
         """The owner (or a manager) puts the customer back into its team's pool."""
         customer = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = CustomerReleaseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         customer = services.customer_release(customer=customer, by=request.user, reason=body.validated_data["reason"])
         return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data)
