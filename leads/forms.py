@@ -189,8 +189,14 @@ class FilterForm(forms.Form):
     needs_update = forms.BooleanField(label=_("Needs update"), required=False)
     sort = forms.ChoiceField(label=_("Sort"), required=False)
 
-    def __init__(self, *args, user: User, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, user: User, **kwargs):
+        if data is not None and hasattr(data, "lists"):
+            # "All" in a select sends an empty value: drop it instead of failing the multiple choice
+            cleaned = data.copy()
+            for key, values in data.lists():
+                cleaned.setlist(key, [v for v in values if v != ""])
+            data = cleaned
+        super().__init__(data, *args, **kwargs)
         self.fields["source"].choices = [(s.pk, str(s)) for s in SourceChannel.objects.all()]
         owners = [("", _("Anyone")), ("me", _("Me")), ("pool", _("Lead pool"))]
         if is_manager_or_admin(user):

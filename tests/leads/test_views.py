@@ -66,6 +66,10 @@ class TestCustomerList:
         CustomerFactory(owner=org.rep_a, name="Later Co", next_follow_up_at=timezone.now() + timedelta(days=2))
         body = client_for(org.rep_a).get(reverse("leads:customer_list"), {"overdue": "on"}).content.decode()
         assert "Overdue Co" in body and "Later Co" not in body
+        # what the filter form sends: every select, "All" as an empty value
+        everything = {"q": "Overdue", "tier": "", "status": "", "source": "", "owner": "", "tag": "", "sort": "updated"}
+        body = client_for(org.rep_a).get(reverse("leads:customer_list"), everything).content.decode()
+        assert "Overdue Co" in body and "Later Co" not in body
 
     def test_query_count_does_not_grow_with_rows(self, org, client_for, django_assert_max_num_queries):
         client = client_for(org.manager_a)
