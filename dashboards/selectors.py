@@ -179,6 +179,15 @@ def _ratio(part: int | float | None, whole: int | float | None) -> float | None:
     return None if not whole or part is None else part / whole
 
 
+def _stages(pipeline: Pipeline) -> list[Stage]:
+    """The pipeline's stage path (opportunities.selectors.pipeline_stages), read once per pipeline object."""
+    cached = getattr(pipeline, "_dashboard_stages", None)
+    if cached is None:
+        cached = pipeline_stages(pipeline)
+        pipeline._dashboard_stages = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def default_pipeline() -> Pipeline:
     from opportunities.selectors import pipeline_get
 
@@ -197,7 +206,7 @@ class StageRow:
 def pipeline_by_stage(*, scope: DashboardScope, pipeline: Pipeline) -> list[StageRow]:
     """Open deals right now, per open stage of the pipeline: how many, their amount, and their weighted
     amount (Σ amount × probability / 100, the deal's own probability). A snapshot: not period-bound."""
-    stages = [s for s in pipeline_stages(pipeline) if s.is_open]
+    stages = [s for s in _stages(pipeline) if s.is_open]
     rows = (
         Opportunity.objects.filter(scope.q(), pipeline=pipeline, closed_at__isnull=True)
         .order_by()
@@ -270,7 +279,7 @@ class Funnel:
 
 
 def _funnels(*, scope: DashboardScope, period: Period, pipeline: Pipeline, group: str | None) -> dict[Any, Funnel]:
-    stages = [s for s in pipeline_stages(pipeline) if not s.is_lost]
+    stages = [s for s in _stages(pipeline) if not s.is_lost]
     cohort = Opportunity.objects.filter(scope.q(), period.dt_q("created_at"), pipeline=pipeline)
     group_fields = [group] if group else []
     counts = {
@@ -318,7 +327,7 @@ def conversion_funnel(*, scope: DashboardScope, period: Period, pipeline: Pipeli
     funnels = _funnels(scope=scope, period=period, pipeline=pipeline, group=None)
     if None in funnels:
         return funnels[None]
-    stages = [s for s in pipeline_stages(pipeline) if not s.is_lost]
+    stages = [s for s in _stages(pipeline) if not s.is_lost]
     return Funnel(None, "", 0, 0, 0, [FunnelStep(s, 0, None, None) for s in stages])
 
 
@@ -388,7 +397,7 @@ def time_in_stage(*, scope: DashboardScope, period: Period, pipeline: Pipeline) 
     """Days spent in each open stage of the pipeline, from the StageChange rows of moves *out of* the
     stage in the period (forward, back, won, lost): `moves`, `average` and `median` of
     seconds_in_previous_stage / 86400. A deal that went through a stage twice counts twice."""
-    stages = [s for s in pipeline_stages(pipeline) if s.is_open]
+    stages = [s for s in _stages(pipeline) if s.is_open]
     days = F("seconds_in_previous_stage") / SECONDS_PER_DAY
     rows = (
         StageChange.objects.filter(
@@ -505,17 +514,17 @@ def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> 
     if scope.owner_ids is not None:
         reps = reps.filter(pk__in=sorted(scope.owner_ids))
     agg = reps.aggregate(
-        handled=Coalesce(Sum("tickets_handled"), 0),
-        within=Coalesce(Sum("tickets_within_sla"), 0),
+        handled_sum=Coalesce(Sum("tickets_handled"), 0),
+        within_sum=Coalesce(Sum("tickets_within_sla"), 0),
         csat_weighted=Sum(F("csat_avg") * F("csat_count"), output_field=FloatField()),
-        csat_count=Coalesce(Sum("csat_count"), 0),
+        csat_n=Coalesce(Sum("csat_count"), 0),
     )
     repeat = repeat_purchase_stats(customers=Customer.objects.filter(scope.q()), until=period.last_day)
     return {
-        "tickets_handled": agg["handled"],
-        "sla_compliance": _ratio(agg["within"], agg["handled"]),
-        "csat_avg": _ratio(agg["csat_weighted"], agg["csat_count"]),
-        "csat_count": agg["csat_count"],
+        "tickets_handled": agg["handled_sum"],
+        "sla_compliance": _ratio(agg["within_sum"], agg["handled_sum"]),
+        "csat_avg": _ratio(agg["csat_weighted"], agg["csat_n"]),
+        "csat_count": agg["csat_n"],
         "repurchase_rate": repeat.get("repurchase_rate"),
         "customers_purchasing": repeat.get("customers_purchasing"),
     }

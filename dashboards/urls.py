@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "dashboards"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.team, name="team"),
+    path("me/", views.mine, name="mine"),
+    path("export/<slug:section>.csv", views.export, name="export"),
+]

@@ -1,0 +1,84 @@
+"""The team dashboard, a rep's own dashboard and the CSV export of every table: thin views over
+`dashboards.reports` (itself over the selectors), scoped by `dashboards.selectors.dashboard_scope`."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.dateparse import parse_date
+
+from accounts.models import Team
+from accounts.scope import is_manager_or_admin, user_team_ids
+from crm.exports import csv_response
+from opportunities.selectors import pipeline_get, pipeline_list
+
+from . import selectors as s
+from .reports import build_sections
+
+PERIOD_KINDS = ("week", "month", "quarter", "custom")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        raise Http404("bad filter") from None
+
+
+def _context(request: HttpRequest, *, own: bool) -> dict:
+    kind = request.GET.get("period", "month")
+    kind = kind if kind in PERIOD_KINDS else "month"
+    start = parse_date(request.GET.get("from") or "") if kind == "custom" else None
+    end = parse_date(request.GET.get("to") or "") if kind == "custom" else None
+    period = s.period_for(kind, start=start, end=end)
+    user = request.user
+    if own or not is_manager_or_admin(user):
+        scope = s.dashboard_scope(user=user, rep_id=user.pk)
+    else:
+        scope = s.dashboard_scope(user=user, team_id=_int(request.GET.get("team")), rep_id=_int(request.GET.get("rep")))
+    pipeline = pipeline_get(_int(request.GET.get("pipeline")))
+    return {"period": period, "scope": scope, "pipeline": pipeline, "own": own,
+            "sections": build_sections(user=user, scope=scope, period=period, pipeline=pipeline)}
+
+
+def _filter_choices(user) -> dict:
+    team_ids = user_team_ids(user)
+    teams = Team.objects.order_by("name")
+    if team_ids is not None:
+        teams = teams.filter(pk__in=sorted(team_ids))
+    return {"teams": list(teams), "reps": s.scope_users(s.dashboard_scope(user=user)),
+            "pipelines": list(pipeline_list())}
+
+
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    """Managers: their team subtree (filters by team and rep); admins: any team; reps: themselves."""
+    context = _context(request, own=False)
+    if is_manager_or_admin(request.user):
+        context.update(_filter_choices(request.user))
+    context["kinds"] = PERIOD_KINDS
+    context["query"] = request.GET.urlencode()
+    return render(request, "dashboards/team.html", context)
+
+
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    """The same sections for the signed-in user's own records."""
+    context = _context(request, own=True)
+    context.update({"kinds": PERIOD_KINDS, "query": request.GET.urlencode(), "pipelines": list(pipeline_list())})
+    return render(request, "dashboards/team.html", context)
+
+
+@login_required
+def export(request: HttpRequest, section: str) -> HttpResponse:
+    """One table of the dashboard as CSV, with the same filters and scope as the page."""
+    context = _context(request, own=request.GET.get("own") == "1")
+    found = next((sec for sec in context["sections"] if sec.key == section), None)
+    if found is None:
+        raise Http404("section")
+    period = context["period"]
+    return csv_response(found.rows, header=found.header,
+                        filename=f"{section}-{period.start:%Y%m%d}-{period.last_day:%Y%m%d}.csv")
+
+

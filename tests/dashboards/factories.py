@@ -112,7 +112,7 @@ class DataSet:
 
         def contract(owner, customer, total, signed_on, number):
             return Contract.objects.create(
-                number=number, title="C", customer=customer, owner=owner, total_amount=Decimal(total),
+                number=f"{number}-{Contract.objects.count()}", title="C", customer=customer, owner=owner, total_amount=Decimal(total),
                 subtotal=Decimal(total), signed_on=signed_on, status="signed",
             )
 

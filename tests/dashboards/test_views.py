@@ -1,0 +1,102 @@
+"""The dashboard pages and CSV exports: scope (a manager never sees another team's numbers, not through
+filters, not through CSV), a rep's own dashboard, and a bounded number of queries."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from tests.dashboards.factories import DataSet
+
+pytestmark = pytest.mark.django_db
+MARCH = {"period": "custom", "from": "2026-03-01", "to": "2026-03-31"}
+
+
+def csv_rows(response):
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(body)))
+
+
+class TestTeamDashboard:
+    def test_manager_sees_team_figures_only(self, data, client_for):
+        """manager_a's page shows team A's deals (revenue 1000) and never team B's 9999 contract."""
+        response = client_for(data.org.manager_a).get(reverse("dashboards:team"), MARCH)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "rep_b" not in html and "9999" not in html
+        assert 'data-chart="revenue"' in html and 'id="chart-revenue"' in html
+        revenue = next(sec for sec in response.context["sections"] if sec.key == "revenue")
+        assert revenue.rows[-1][1:] == [1000, 800]
+
+    def test_other_team_or_rep_filter_is_404(self, data, client_for):
+        client = client_for(data.org.manager_a)
+        assert client.get(reverse("dashboards:team"), {**MARCH, "team": data.org.team_b.pk}).status_code == 404
+        assert client.get(reverse("dashboards:team"), {**MARCH, "rep": data.org.rep_b.pk}).status_code == 404
+        url = reverse("dashboards:export", args=["revenue"])
+        assert client.get(url, {**MARCH, "team": data.org.team_b.pk}).status_code == 404
+        assert client.get(url, {**MARCH, "rep": data.org.rep_b.pk}).status_code == 404
+
+    def test_admin_picks_team_b(self, data, client_for):
+        response = client_for(data.org.admin).get(reverse("dashboards:team"), {**MARCH, "team": data.org.team_b.pk})
+        revenue = next(sec for sec in response.context["sections"] if sec.key == "revenue")
+        assert revenue.rows[-1][1:] == [9999, 9999]
+
+    def test_rep_sees_only_themselves(self, data, client_for):
+        """A rep on the team page gets their own numbers; a rep filter for someone else is ignored."""
+        response = client_for(data.org.rep_a2).get(reverse("dashboards:team"), {**MARCH, "rep": data.org.rep_a.pk})
+        revenue = next(sec for sec in response.context["sections"] if sec.key == "revenue")
+        assert revenue.rows[-1][1:] == [0, 500]
+
+    def test_query_count_is_bounded(self, data, client_for, django_assert_max_num_queries):
+        """A fixed number of queries, the same with twice the data."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        client = client_for(data.org.manager_a)
+        with django_assert_max_num_queries(45):
+            assert client.get(reverse("dashboards:team"), MARCH).status_code == 200
+        with CaptureQueriesContext(connection) as before:
+            client.get(reverse("dashboards:team"), MARCH)
+        DataSet(data.org)  # a second copy of every deal, activity and contract
+        with CaptureQueriesContext(connection) as after:
+            client.get(reverse("dashboards:team"), MARCH)
+        assert len(after) == len(before)
+
+    def test_empty_period_renders(self, data, client_for):
+        response = client_for(data.org.manager_a).get(
+            reverse("dashboards:team"), {"period": "custom", "from": "2025-06-01", "to": "2025-06-30"})
+        assert response.status_code == 200
+
+    def test_anonymous_redirected(self, client, org):
+        assert client.get(reverse("dashboards:team")).status_code == 302
+
+
+class TestMyDashboard:
+    def test_own_figures(self, data, client_for):
+        response = client_for(data.org.rep_a).get(reverse("dashboards:mine"), MARCH)
+        targets = next(sec for sec in response.context["sections"] if sec.key == "targets")
+        assert [row[0] for row in targets.rows][:1] == [data.org.rep_a.display_name]
+
+
+class TestExport:
+    def test_every_section_exports_scoped(self, data, client_for):
+        """Every table has a CSV; team A's never contains team B's rep or amounts."""
+        client = client_for(data.org.manager_a)
+        response = client.get(reverse("dashboards:team"), MARCH)
+        keys = [sec.key for sec in response.context["sections"]]
+        assert len(keys) >= 14
+        for key in keys:
+            export = client.get(reverse("dashboards:export", args=[key]), MARCH)
+            assert export.status_code == 200, key
+            text = "\n".join(",".join(r) for r in csv_rows(export))
+            assert "rep_b" not in text and "9999" not in text, key
+
+    def test_revenue_csv_values(self, data, client_for):
+        rows = csv_rows(client_for(data.org.manager_a).get(reverse("dashboards:export", args=["revenue"]), MARCH))
+        assert rows[-1] == ["2026-03", "1000.00", "800.00"]
+
+    def test_unknown_section_404(self, data, client_for):
+        assert client_for(data.org.manager_a).get(reverse("dashboards:export", args=["nope"])).status_code == 404
+
+
