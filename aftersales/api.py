@@ -104,7 +104,7 @@ class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class AssignSerializer(StrictFieldsMixin, serializers.Serializer):
+class TicketAssignSerializer(StrictFieldsMixin, serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True)
 
 
@@ -153,11 +153,11 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             raise TransitionNotAllowed(detail=" ".join(exc.messages)) from exc
         return self._out(ticket)
 
-    @extend_schema(request=AssignSerializer, responses={200: TicketSerializer})
+    @extend_schema(request=TicketAssignSerializer, responses={200: TicketSerializer})
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         ticket = self._get(pk)
-        data = AssignSerializer(data=request.data)
+        data = TicketAssignSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             ticket = services.ticket_assign(ticket=ticket, by=request.user, owner=data.validated_data["owner"])

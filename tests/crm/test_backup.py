@@ -69,8 +69,12 @@ class TestBackupRestoreCheck:
     def test_compare_reports_a_difference_and_fails(self, org):
         source = connection.settings_dict["NAME"]
         scratch = f"{source}_cmp"
-        connection.close()  # a database is copied as a template only while nobody is connected to it
-        _admin_sql(f'DROP DATABASE IF EXISTS "{scratch}"', f'CREATE DATABASE "{scratch}" TEMPLATE "{source}"')
+        _admin_sql(f'DROP DATABASE IF EXISTS "{scratch}"', f'CREATE DATABASE "{scratch}"')
+        # A copy made with pg_dump | pg_restore (CREATE DATABASE ... TEMPLATE fails while any other
+        # session, e.g. another test thread, is connected to the source).
+        dump = subprocess.run(["pg_dump", "-Fc", _url()], capture_output=True, timeout=120, check=True).stdout
+        subprocess.run(["pg_restore", "--no-owner", "-d", _url(scratch)], input=dump, capture_output=True,
+                       timeout=120, check=True)
         try:
             assert _run("--compare", _url(scratch), _url()).returncode == 0
             User.objects.filter(username="rep_b").delete()
