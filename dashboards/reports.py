@@ -67,8 +67,9 @@ def build_sections(*, user: User, scope: s.DashboardScope, period: s.Period, pip
     }
     rows, total = s.target_progress(scope=scope, month=period.start, period=period)
     header = [_("Sales rep")]
+    target_word, actual_word = _("target"), _("actual")
     for m in s.METRICS:
-        header += [f"{metric_labels[m]} · {_('target')}", f"{metric_labels[m]} · {_('actual')}", f"{metric_labels[m]} · %"]
+        header += [f"{metric_labels[m]} · {target_word}", f"{metric_labels[m]} · {actual_word}", f"{metric_labels[m]} · %"]
     table = []
     for r in [*rows, total]:
         line: list[Any] = [r.user.display_name if r.user else _("Team total")]
