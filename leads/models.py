@@ -32,14 +32,9 @@ class CustomerQuerySet(ScopedQuerySet):
         return self.filter(owner__isnull=True)
 
 
-class TrigramIndex(GinIndex):
-    """A GIN trigram index (pg_trgm) for ILIKE '%...%' and similarity searches.
-
-    On SQLite (the `make run` demo without DATABASE_URL) the index is skipped: the search falls back to
-    a plain scan there, which is fine for a demo data set."""
-
-    def __init__(self, *, fields, name):
-        super().__init__(fields=fields, name=name, opclasses=["gin_trgm_ops"] * len(fields))
+class PostgresOnlyIndex(models.Index):
+    """An index created on PostgreSQL only. The `make run` demo on SQLite (no DATABASE_URL) cannot build
+    some of them (NULLS LAST, pg_trgm); it skips them and runs its small data set without."""
 
     def create_sql(self, model, schema_editor, using="", **kwargs):
         if schema_editor.connection.vendor != "postgresql":
@@ -50,6 +45,18 @@ class TrigramIndex(GinIndex):
         if schema_editor.connection.vendor != "postgresql":
             return _NoSQL()
         return super().remove_sql(model, schema_editor, **kwargs)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return "leads.models.PostgresOnlyIndex", args, kwargs
+
+
+class TrigramIndex(PostgresOnlyIndex, GinIndex):
+    """A GIN trigram index (pg_trgm) for ILIKE '%...%' and similarity searches (PostgreSQL only, as
+    PostgresOnlyIndex: on SQLite the search scans, which is fine for a demo data set)."""
+
+    def __init__(self, *, fields, name):
+        super().__init__(fields=fields, name=name, opclasses=["gin_trgm_ops"] * len(fields))
 
     def deconstruct(self):
         path, args, kwargs = super().deconstruct()
@@ -290,7 +297,7 @@ class Customer(models.Model):
             # auto-return to the pool: owned leads by last contact
             models.Index(fields=["status", "owner", "last_contacted_at"], name="customer_pool_return_idx"),
             # sort by last contact, most recent first, never-contacted last
-            models.Index(F("last_contacted_at").desc(nulls_last=True), F("id").desc(), name="customer_contacted_idx"),
+            PostgresOnlyIndex(F("last_contacted_at").desc(nulls_last=True), F("id").desc(), name="customer_contacted_idx"),
             # sort by name
             models.Index(fields=["name", "id"], name="customer_name_idx"),
         ]
