@@ -14,6 +14,7 @@ from opportunities.models import Opportunity
 from opportunities.services import opportunity_record_activity
 
 from . import services
+from .defaults import ensure_defaults
 from .models import Activity, ActivityKind, ActivityStatus, Outcome, PlanTemplate
 
 SUBJECTS = {
@@ -47,9 +48,8 @@ def seed(*, seed: int) -> str:
     rng = random.Random(seed)
     now = timezone.now()
     today = timezone.localdate(now)
+    ensure_defaults()
     kinds = {kind.code: kind for kind in ActivityKind.objects.all()}
-    if not kinds:
-        return "no activity kinds: nothing to seed"
     codes = [code for code in KIND_WEIGHTS if code in kinds]
     weights = [KIND_WEIGHTS[code] for code in codes]
     customers = list(Customer.objects.filter(owner__isnull=False).select_related("owner").order_by("pk"))

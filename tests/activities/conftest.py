@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from activities.defaults import ensure_defaults
 from opportunities.models import Opportunity
 from opportunities.services import opportunity_create
 
@@ -21,3 +22,13 @@ def make_deal():
         return deal
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def activity_defaults(request):
+    """The seeded kinds and the onboarding template, put back if a transactional test (of any app) that
+    ran before in this process flushed them."""
+    if request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("transactional_db" if request.node.get_closest_marker("django_db").kwargs.get(
+            "transaction") else "db")
+        ensure_defaults()

@@ -9,11 +9,8 @@ from tests.factories import CustomerFactory
 
 
 def kind(code: str = "call") -> ActivityKind:
-    """The kinds are seeded by a data migration (call, visit, meeting, email, wechat, demo, note); a
-    transactional test before this one may have flushed them, hence get_or_create."""
-    return ActivityKind.objects.get_or_create(
-        code=code, defaults={"name": code, "name_en": code.title(), "counts_as_contact": code != "note"}
-    )[0]
+    """The kinds seeded by migration (call, visit, meeting, email, wechat, demo, note; see conftest)."""
+    return ActivityKind.objects.get(code=code)
 
 
 class ContactFactory(factory.django.DjangoModelFactory):
