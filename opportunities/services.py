@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -92,7 +92,8 @@ def stage_deactivate(*, stage: Stage, user: User | None, move_to: Stage | None =
     """Deactivate an open stage. The opportunities in it move to `move_to` (required when there are
     any), each with a StageChange row (action "reassign"). Returns how many moved.
 
-    Locks the stage first: a transition into it waits until we commit and then finds it inactive."""
+    Locks the stage first (FOR UPDATE): a move into it waits until we commit and then finds it
+    inactive (see `_stage_still_active`); a move that got there first is committed before we look."""
     locked = Stage.objects.select_for_update().get(pk=stage.pk)
     if not locked.is_open:
         raise ValidationError(_("The won and lost stages cannot be deactivated."))
@@ -113,6 +114,8 @@ def stage_deactivate(*, stage: Stage, user: User | None, move_to: Stage | None =
     locked.save(update_fields=["is_active"])
     if not rows:
         return 0
+    if not _stage_still_active(move_to.pk):
+        raise ConflictError(_("The stage you chose has just been deactivated: choose another."))
     target = Stage.objects.get(pk=move_to.pk)
     ids = [pk for pk, _entered in rows]
     for start in range(0, len(ids), 5000):
@@ -120,9 +123,6 @@ def stage_deactivate(*, stage: Stage, user: User | None, move_to: Stage | None =
             stage=target, stage_entered_at=now, stalled_since=None, probability=target.default_probability,
             version=F("version") + 1, updated_at=now,
         )
-    # The update took a key-share lock on the target: re-read it, a concurrent deactivation has committed.
-    if not Stage.objects.filter(pk=target.pk, is_active=True).exists():
-        raise ConflictError(_("The stage you chose has just been deactivated: choose another."))
     note = _("Stage “%(stage)s” was deactivated.") % {"stage": locked.name}
     changes = StageChange.objects.bulk_create(
         [
@@ -147,6 +147,22 @@ def _send_reassigned(change_ids: list[int], user: User | None) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+def _stage_still_active(stage_id: int) -> bool:
+    """Re-read a stage we are moving deals into, under a shared row lock (PostgreSQL: FOR SHARE).
+
+    A deactivation locks the stage FOR UPDATE before it moves the stage's deals out, so: either it
+    committed before we got the lock (we read is_active = false and refuse), or it waits for our
+    commit and then moves our deal along with the others. Foreign-key checks cannot do this for us:
+    Django's constraints are deferred to COMMIT. Moves into one stage share the lock, so they do not
+    wait for each other."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT is_active FROM {Stage._meta.db_table} WHERE id = %s FOR SHARE", [stage_id])
+            row = cursor.fetchone()
+        return bool(row and row[0])
+    return Stage.objects.filter(pk=stage_id, is_active=True).exists()
+
+
 def _seconds_between(start: datetime | None, end: datetime) -> int | None:
     if start is None:
         return None
@@ -221,6 +237,8 @@ def opportunity_create(
     first = Stage.objects.filter(pipeline=pipeline, kind=StageKind.OPEN, is_active=True).order_by("order", "id").first()
     if first is None:
         raise ValidationError({"pipeline": _("This pipeline has no active open stage.")})
+    if not _stage_still_active(first.pk):
+        raise ConflictError(_("The stage “%(stage)s” has just been deactivated.") % {"stage": first.name})
     owner = owner or user
     _check_owner(by=user, owner=owner)
     _check_contact(customer.pk, fields.get("contact"))
@@ -371,6 +389,9 @@ def _move(
         except TransitionNotAllowed as exc:  # the FSM's own guard: same rules, re-checked
             raise _refuse(action, check(locked) or [Unmet("transition_not_allowed", str(exc))]) from exc
         to_stage = locked.current_stage()
+        if not _stage_still_active(to_stage.pk):
+            raise ConflictError(_("The stage “%(stage)s” has just been deactivated.") % {"stage": to_stage.name},
+                                action=action)
         now = at or timezone.now()
         locked.stage_entered_at = now
         locked.stalled_since = None
@@ -380,11 +401,6 @@ def _move(
         _refresh_priority(locked, now=now)
         _set_history_user(locked, user)
         locked.save()
-        # The UPDATE above took a key-share lock on the new stage, so a deactivation running at the same
-        # time has committed by now: if it deactivated our target, undo the move.
-        if not Stage.objects.filter(pk=to_stage.pk, is_active=True).exists():
-            raise ConflictError(_("The stage “%(stage)s” has just been deactivated.") % {"stage": to_stage.name},
-                                action=action)
         change = StageChange.objects.create(
             opportunity=locked, action=action, from_stage=from_stage, to_stage=to_stage, changed_by=user,
             changed_at=now, note=note, seconds_in_previous_stage=_seconds_between(entered, now),

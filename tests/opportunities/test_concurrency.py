@@ -82,3 +82,60 @@ class TestConcurrentMoves:
         final = Opportunity.objects.select_related("stage").get(pk=opportunity.pk)
         assert final.stage.is_active, results
         assert final.stage_id in (stages[0].pk, stages[2].pk)
+
+    def test_deactivation_waits_for_a_move_in_flight(self, org):
+        """A move into a stage is past its checks but not committed when an admin deactivates that stage:
+        the deactivation waits for the move's commit and then takes the deal along (never left behind
+        in an inactive stage; foreign-key checks alone would not catch it: they are deferred)."""
+        from django.db.models.signals import post_save
+
+        default_pipeline()
+        stages = open_stages()
+        opportunity = make_opportunity(org.rep_a, complete=True)
+        paused, release = threading.Event(), threading.Event()
+
+        def hold(sender, instance, created, **kwargs):
+            if threading.current_thread().name == "mover" and instance.action == "advance":
+                paused.set()
+                release.wait(timeout=10)
+
+        post_save.connect(hold, sender=StageChange, weak=False)
+        outcome: dict = {}
+
+        def move():
+            try:
+                outcome["move"] = services.opportunity_advance(
+                    opportunity=Opportunity.objects.get(pk=opportunity.pk), user=org.rep_a)
+            except Exception as exc:  # noqa: BLE001
+                outcome["move"] = exc
+            finally:
+                connection.close()
+
+        def deactivate():
+            try:
+                outcome["deactivate"] = services.stage_deactivate(stage=stages[1], user=org.admin, move_to=stages[2])
+            except Exception as exc:  # noqa: BLE001
+                outcome["deactivate"] = exc
+            finally:
+                connection.close()
+
+        try:
+            mover = threading.Thread(target=move, name="mover")
+            mover.start()
+            assert paused.wait(timeout=10)
+            admin = threading.Thread(target=deactivate, name="admin")
+            admin.start()
+            admin.join(timeout=1)
+            assert admin.is_alive(), "the deactivation must wait for the move in flight"
+            release.set()
+            mover.join(timeout=15)
+            admin.join(timeout=15)
+        finally:
+            release.set()
+            post_save.disconnect(hold, sender=StageChange)
+            close_old_connections()
+        assert isinstance(outcome["move"], Opportunity), outcome
+        assert outcome["deactivate"] == 1, outcome
+        final = Opportunity.objects.get(pk=opportunity.pk)
+        assert final.stage_id == stages[2].pk
+        assert list(final.stage_changes.values_list("action", flat=True)) == ["create", "advance", "reassign"]
