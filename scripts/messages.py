@@ -7,7 +7,8 @@ filled with the msgid itself, the zh_Hans ones by a person (or from a JSON mappi
 
   scripts/messages.py                 regenerate every catalogue from the code, fill en, compile .mo
   scripts/messages.py --todo          print the zh_Hans entries still untranslated, as JSON
-  scripts/messages.py --fill F.json   take {"msgid": "译文", ...} (plurals: "msgid": ["译文"]) into zh_Hans
+  scripts/messages.py --fill F.json   take {"msgid": "译文", ...} (plurals: "msgid": ["译文"]) into the zh_Hans
+                                      entries still untranslated (existing translations are never overwritten)
   scripts/messages.py --check [ROOT]  regenerate in ROOT (a scratch copy) and fail on anything untranslated
 
 makemessages runs without Django settings so that each folder's own locale/ receives its strings.
@@ -88,6 +89,10 @@ def fill(root: Path, mapping: dict[str, object]) -> int:
         po = polib.pofile(str(path), wrapwidth=0)
         for entry in po:
             if entry.msgid not in mapping:
+                continue
+            # Only fill what is missing: an app's own (maybe context-specific) translation is kept.
+            translated = entry.translated() and "fuzzy" not in entry.flags
+            if translated:
                 continue
             value = mapping[entry.msgid]
             if entry.msgid_plural:
