@@ -7,5 +7,6 @@ app_name = "dashboards"
 urlpatterns = [
     path("", views.team, name="team"),
     path("me/", views.mine, name="mine"),
+    path("targets/", views.targets, name="targets"),
     path("export/<slug:section>.csv", views.export, name="export"),
 ]

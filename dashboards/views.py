@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
 
 from accounts.models import Team
 from accounts.scope import is_manager_or_admin, user_team_ids
@@ -14,7 +19,10 @@ from crm.exports import csv_response
 from opportunities.selectors import pipeline_get, pipeline_list
 
 from . import selectors as s
+from .forms import TargetRowForm
+from .models import Target
 from .reports import build_sections
+from .services import targets_set
 
 PERIOD_KINDS = ("week", "month", "quarter", "custom")
 
@@ -82,3 +90,34 @@ def export(request: HttpRequest, section: str) -> HttpResponse:
                         filename=f"{section}-{period.start:%Y%m%d}-{period.last_day:%Y%m%d}.csv")
 
 
+
+
+def _month(value: str | None) -> date:
+    """A "YYYY-MM" parameter as the first day of that month (default: this month)."""
+    try:
+        year, month = (int(part) for part in (value or "").split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return timezone.localdate().replace(day=1)
+
+
+@login_required
+def targets(request: HttpRequest) -> HttpResponse:
+    """The bulk grid of a month's targets: one row per user of the manager's teams (admins: everyone)."""
+    if not is_manager_or_admin(request.user):
+        raise Http404("targets")
+    month = _month(request.GET.get("month") or request.POST.get("month"))
+    scope = s.dashboard_scope(user=request.user, team_id=_int(request.GET.get("team") or request.POST.get("team")))
+    users = s.scope_users(scope)
+    existing = {t.user_id: t for t in Target.objects.filter(month=month, user__in=users)}
+    data = request.POST if request.method == "POST" else None
+    rows = [(u, TargetRowForm(data, instance=existing.get(u.pk) or Target(user=u, month=month), prefix=f"u{u.pk}"))
+            for u in users]
+    if data is not None and all(form.is_valid() for _u, form in rows):
+        targets_set(user=request.user, month=month,
+                    values={u.pk: {m: form.cleaned_data[m] for m in s.METRICS} for u, form in rows})
+        messages.success(request, _("Targets saved."))
+        return redirect(f"{request.path}?month={month:%Y-%m}" + (f"&team={scope.team.pk}" if scope.team else ""))
+    return render(request, "dashboards/targets.html", {
+        "month": month, "rows": rows, "scope": scope, "metrics": s.METRICS, **_filter_choices(request.user),
+    })
