@@ -437,6 +437,10 @@ class Opportunity(FSMModelMixin, models.Model):
             models.Index(fields=["customer", "-created_at"], name="opp_customer_created_idx"),
             # the stall scan and the list's "stalled" filter: deals of a stage by time in the stage
             models.Index(fields=["stage", "stage_entered_at"], name="opp_stage_entered_idx"),
+            # the stalled-deal reminders (activities.reminders): deals flagged in the last weeks
+            models.Index(
+                fields=["stalled_since"], condition=Q(stalled_since__isnull=False), name="opp_stalled_since_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(probability__lte=100), name="opp_probability_max_100"),
