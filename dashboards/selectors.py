@@ -607,3 +607,44 @@ def target_progress(*, scope: DashboardScope, month: date, period: Period | None
         rows.append(RepProgress(user, metrics))
     total_row = RepProgress(None, [Progress(m, totals[m][0], totals[m][1]) for m in METRICS])
     return rows, total_row
+
+
+# --- the monthly review (定期复盘) ---------------------------------------------------------------------
+def closed_deals(*, scope: DashboardScope, period: Period) -> dict[str, Any]:
+    """Deals closed in the period (closed_at in the period) by their current stage: `won`, `lost`,
+    `win_rate` = won / (won + lost) (None without closed deals)."""
+    agg = Opportunity.objects.filter(scope.q(), period.dt_q("closed_at")).aggregate(
+        won_n=Count("pk", filter=Q(stage__kind=StageKind.WON)), lost_n=Count("pk", filter=Q(stage__kind=StageKind.LOST))
+    )
+    return {"won": agg["won_n"], "lost": agg["lost_n"], "win_rate": _ratio(agg["won_n"], agg["won_n"] + agg["lost_n"])}
+
+
+def monthly_review(*, scope: DashboardScope, month: date) -> dict[str, Any]:
+    """The month against the previous month and against target, for the scope:
+
+    - `metrics`: per target measure (`rep_actuals` summed over the scope): `current`, `previous`,
+      `change` = (current − previous) / previous (None when previous is 0), `target` = Σ targets of the
+      month, `progress` = current / target (None without target);
+    - `closed`: `closed_deals` of both months; `cycle`: `sales_cycle` of both months;
+    - `reps`, `total`: `target_progress` of the month.
+    """
+    month = month_start(month)
+    current = Period(month, add_months(month, 1), "month")
+    previous = Period(add_months(month, -1), month, "month")
+    reps, total = target_progress(scope=scope, month=month, period=current)
+    before = rep_actuals(scope=scope, period=previous)
+    metrics = []
+    for index, metric in enumerate(METRICS):
+        now_value = total.metrics[index].actual
+        then_value = sum((row.get(metric) or 0 for row in before.values()), 0)
+        target = total.metrics[index].target
+        metrics.append({
+            "metric": metric, "current": now_value, "previous": then_value,
+            "change": _ratio(float(now_value) - float(then_value), float(then_value)),
+            "target": target, "progress": _ratio(float(now_value), float(target)),
+        })
+    return {
+        "month": month, "previous_month": previous.start, "metrics": metrics, "reps": reps, "total": total,
+        "closed": {"current": closed_deals(scope=scope, period=current), "previous": closed_deals(scope=scope, period=previous)},
+        "cycle": {"current": sales_cycle(scope=scope, period=current), "previous": sales_cycle(scope=scope, period=previous)},
+    }

@@ -8,5 +8,6 @@ urlpatterns = [
     path("", views.team, name="team"),
     path("me/", views.mine, name="mine"),
     path("targets/", views.targets, name="targets"),
+    path("review/", views.review, name="review"),
     path("export/<slug:section>.csv", views.export, name="export"),
 ]

@@ -121,3 +121,26 @@ def targets(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboards/targets.html", {
         "month": month, "rows": rows, "scope": scope, "metrics": s.METRICS, **_filter_choices(request.user),
     })
+
+
+@login_required
+def review(request: HttpRequest) -> HttpResponse:
+    """The monthly review (定期复盘) of a team: the month against the previous one and against target,
+    printable. Managers and admins (team filter within scope); a rep gets their own."""
+    month = _month(request.GET.get("month"))
+    if is_manager_or_admin(request.user):
+        scope = s.dashboard_scope(user=request.user, team_id=_int(request.GET.get("team")),
+                                  rep_id=_int(request.GET.get("rep")))
+        choices = _filter_choices(request.user)
+    else:
+        scope = s.dashboard_scope(user=request.user, rep_id=request.user.pk)
+        choices = {}
+    labels = {
+        "signed_revenue": _("Signed revenue"), "collected": _("Collected payments"), "new_customers": _("New customers"),
+        "won_deals": _("Won deals"), "calls": _("Calls"), "visits": _("Visits"),
+    }
+    data = s.monthly_review(scope=scope, month=month)
+    for row in data["metrics"]:
+        row["label"] = labels[row["metric"]]
+    return render(request, "dashboards/review.html", {"review": data, "scope": scope, "month": month,
+                                                      "metric_labels": [labels[m] for m in s.METRICS], **choices})

@@ -211,3 +211,23 @@ class TestTargets:
         Target.objects.create(user=org.rep_a, month=date(2026, 3, 1))
         with pytest.raises(IntegrityError):
             Target.objects.create(user=org.rep_a, month=date(2026, 3, 1))
+
+
+class TestMonthlyReview:
+    def test_march_vs_february_and_target(self, data):
+        """Team A, March vs February: signed 1000 vs 500 (+100 %), collected 800 vs 0 (no change ratio),
+        won 2 vs 0; target of signed revenue 4000 → 25 %. Closed in March: won o1, o5; none lost."""
+        org = data.org
+        Target.objects.create(user=org.rep_a, month=date(2026, 3, 1), signed_revenue=Decimal("3000"))
+        Target.objects.create(user=org.rep_a2, month=date(2026, 3, 1), signed_revenue=Decimal("1000"))
+        Target.objects.create(user=org.rep_b, month=date(2026, 3, 1), signed_revenue=Decimal("99999"))
+        review = s.monthly_review(scope=scope(org.manager_a), month=date(2026, 3, 9))
+        m = {row["metric"]: row for row in review["metrics"]}
+        assert (m["signed_revenue"]["current"], m["signed_revenue"]["previous"]) == (Decimal("1000"), Decimal("500"))
+        assert m["signed_revenue"]["change"] == pytest.approx(1.0)
+        assert m["signed_revenue"]["target"] == Decimal("4000") and m["signed_revenue"]["progress"] == pytest.approx(0.25)
+        assert (m["collected"]["current"], m["collected"]["previous"], m["collected"]["change"]) == (Decimal("800"), 0, None)
+        assert (m["won_deals"]["current"], m["won_deals"]["previous"]) == (2, 0)
+        assert review["closed"]["current"] == {"won": 2, "lost": 0, "win_rate": 1.0}
+        assert review["closed"]["previous"]["win_rate"] is None
+        assert review["cycle"]["current"]["median"] == pytest.approx(13.5)

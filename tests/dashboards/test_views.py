@@ -3,6 +3,7 @@ filters, not through CSV), a rep's own dashboard, and a bounded number of querie
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -100,3 +101,25 @@ class TestExport:
         assert client_for(data.org.manager_a).get(reverse("dashboards:export", args=["nope"])).status_code == 404
 
 
+
+
+class TestMonthlyReviewPage:
+    def test_manager_review(self, data, client_for, django_assert_max_num_queries):
+        client = client_for(data.org.manager_a)
+        with django_assert_max_num_queries(30):
+            response = client.get(reverse("dashboards:review"), {"month": "2026-03"})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "2026-03" in html and "2026-02" in html and "rep_b" not in html and 'data-print' in html
+        m = {row["metric"]: row for row in response.context["review"]["metrics"]}
+        assert m["signed_revenue"]["current"] == Decimal("1000")
+
+    def test_other_team_404(self, data, client_for):
+        response = client_for(data.org.manager_a).get(reverse("dashboards:review"), {"team": data.org.team_b.pk})
+        assert response.status_code == 404
+
+    def test_rep_gets_own(self, data, client_for):
+        response = client_for(data.org.rep_a2).get(reverse("dashboards:review"), {"month": "2026-03", "team": data.org.team_b.pk})
+        assert response.status_code == 200
+        m = {row["metric"]: row for row in response.context["review"]["metrics"]}
+        assert m["collected"]["current"] == Decimal("500") and m["signed_revenue"]["current"] == 0
