@@ -161,6 +161,14 @@ def board_move(request, pk: int):
             return _feedback(request, opportunity, action=action, target=target,
                              error=services._refuse(action, unmet))
         return _feedback(request, opportunity, action=action, target=target)
+    if action == "reopen" and not rules.action_unmet(opportunity, "reopen", request.user):
+        back_to = opportunity.reopen_target()
+        if back_to is not None and target.pk != back_to.pk:
+            refusal = TransitionRefused(
+                _("A lost deal reopens in the stage it was lost from: “%(stage)s”.") % {"stage": back_to.name},
+                unmet=[Unmet("reopen_target", _("Drop it on “%(stage)s”.") % {"stage": back_to.name})],
+            )
+            return _feedback(request, opportunity, error=refusal, action=action, target=target)
     if action == "advance" and opportunity.next_open_stage() and target.pk != opportunity.next_open_stage().pk:
         refusal = TransitionRefused(
             _("Deals move one stage at a time: the next stage is “%(stage)s”.")

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opportunities import selectors, services
-from opportunities.models import Opportunity, StageChange, StageChecklistItem
+from opportunities.models import Opportunity, StageChange, StageChecklistItem, StageKind
 from tests.factories import CustomerFactory
 from tests.opportunities.factories import advance_to, loss_reason, make_opportunity, open_stages, stage
 
@@ -330,3 +330,31 @@ class TestBoardTotalsRollup:
         assert kept == expected
         totals = selectors.board_totals(user=org.manager_a, stages=selectors.pipeline_stages(pipeline))
         assert totals[stages[2].pk][0] == 2  # deals 0 and 3, moved there from the deactivated stage
+
+
+class TestBoardReopenAndWin:
+    def test_reopen_by_drag_goes_back_where_it_was_lost(self, org, pipeline, client_for):
+        deal = advance_to(make_opportunity(org.rep_a, complete=True), open_stages()[1])
+        services.opportunity_lose(opportunity=deal, user=org.rep_a, loss_reason=loss_reason())
+        client = client_for(org.manager_a)
+        url = reverse("opportunities:board_move", args=[deal.pk])
+        wrong = client.post(url, {"to_stage": open_stages()[3].pk}, **HTMX)
+        assert wrong["HX-Trigger"] == "opportunity-move-refused"
+        rep = client_for(org.rep_a).post(url, {"to_stage": open_stages()[1].pk}, **HTMX)
+        assert rep["HX-Trigger"] == "opportunity-move-refused"  # reps cannot reopen
+        assert Opportunity.objects.get(pk=deal.pk).stage.kind == StageKind.LOST
+        right = client_for(org.manager_a).post(url, {"to_stage": open_stages()[1].pk}, **HTMX)
+        assert right["HX-Trigger"] == "opportunity-moved"
+        assert Opportunity.objects.get(pk=deal.pk).stage_id == open_stages()[1].pk
+
+    def test_win_by_drag_needs_a_signed_contract(self, org, pipeline, client_for, signed_contract):
+        deal = advance_to(make_opportunity(org.rep_a, complete=True), open_stages()[3])
+        client = client_for(org.rep_a)
+        url = reverse("opportunities:board_move", args=[deal.pk])
+        refused = client.post(url, {"to_stage": stage("won").pk}, **HTMX)
+        assert refused["HX-Trigger"] == "opportunity-move-refused"
+        assert "合同" in refused.content.decode()
+        signed_contract.add(deal.pk)
+        won = client.post(url, {"to_stage": stage("won").pk}, **HTMX)
+        assert won["HX-Trigger"] == "opportunity-moved"
+        assert Opportunity.objects.get(pk=deal.pk).stage.kind == StageKind.WON
