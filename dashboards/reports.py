@@ -189,6 +189,13 @@ def build_sections(*, user: User, scope: s.DashboardScope, period: s.Period, pip
         [[str(t["label"]), t["count"], _pct(t["share"])] for t in tiers],
         _chart("doughnut", [str(t["label"]) for t in tiers], [(_("Customers"), [t["count"] for t in tiers])]),
     ))
+    tier_labels = {value: str(label) for value, label in s.Tier.choices}
+    moves = s.tier_movement(scope=scope, period=period)
+    sections.append(Section(
+        "tier_moves", _("Customer tier movement"), [_("From"), _("To"), _("Customers")],
+        [[tier_labels.get(m["tier_before"], _("New customer")), tier_labels.get(m["tier_after"], m["tier_after"]), m["n"]]
+         for m in moves],
+    ))
     for section in sections:
         section.rows = [[_plain(v) for v in row] for row in section.rows]
     return sections

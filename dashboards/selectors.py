@@ -25,7 +25,9 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    OuterRef,
     Q,
+    Subquery,
     Sum,
 )
 from django.db.models.functions import Coalesce, TruncMonth
@@ -502,6 +504,28 @@ def tier_distribution(*, scope: DashboardScope) -> list[dict[str, Any]]:
     total = sum(counts.values())
     return [{"tier": value, "label": label, "count": counts.get(value, 0), "share": _ratio(counts.get(value, 0), total)}
             for value, label in Tier.choices]
+
+
+def tier_movement(*, scope: DashboardScope, period: Period) -> list[dict[str, Any]]:
+    """Customers of the scope (by current owner) whose tier changed during the period: the tier of the
+    last history record before the period's start (None: the customer did not exist yet) against the
+    tier of the last record before its end; one row per (from, to) pair with the number of customers.
+    From the customer history (django-simple-history), aggregated in one query."""
+    history = Customer.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+    rows = (
+        Customer.objects.filter(scope.q(), created_at__lt=period.end_dt)
+        .annotate(
+            tier_before=Subquery(history.filter(history_date__lt=period.start_dt).values("tier")[:1]),
+            tier_after=Subquery(history.filter(history_date__lt=period.end_dt).values("tier")[:1]),
+        )
+        .exclude(tier_after__isnull=True)
+        .filter(Q(tier_before__isnull=True) | ~Q(tier_before=F("tier_after")))
+        .order_by()
+        .values("tier_before", "tier_after")
+        .annotate(n=Count("pk"))
+        .order_by("tier_before", "tier_after")
+    )
+    return list(rows)
 
 
 def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> dict[str, Any]:

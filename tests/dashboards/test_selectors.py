@@ -231,3 +231,24 @@ class TestMonthlyReview:
         assert review["closed"]["current"] == {"won": 2, "lost": 0, "win_rate": 1.0}
         assert review["closed"]["previous"]["win_rate"] is None
         assert review["cycle"]["current"]["median"] == pytest.approx(13.5)
+
+
+class TestTierMovement:
+    def test_moves_in_the_period(self, data):
+        """cust_a was C from January and became A on 10 March: one C→A move in March, none in April;
+        cust_a_new (created 3 March as B) counts as new (None→B); team B's customer never shows."""
+        from leads.models import Customer
+
+        History = Customer.history.model
+        History.objects.all().update(history_date=at(1, 5))
+        History.objects.filter(id=data.cust_a.pk).update(tier="C")
+        History.objects.filter(id=data.cust_a_new.pk).update(history_date=at(3, 3))
+        customer = Customer.objects.get(pk=data.cust_a.pk)
+        customer.tier = "A"
+        customer.save()
+        History.objects.filter(id=customer.pk, tier="A").update(history_date=at(3, 10))
+        moves = s.tier_movement(scope=scope(data.org.manager_a), period=MARCH)
+        assert sorted(moves, key=str) == sorted(
+            [{"tier_before": "C", "tier_after": "A", "n": 1}, {"tier_before": None, "tier_after": "B", "n": 1}], key=str)
+        april = s.Period(date(2026, 4, 1), date(2026, 5, 1))
+        assert s.tier_movement(scope=scope(data.org.manager_a), period=april) == []
