@@ -221,7 +221,7 @@ class PublicTicketCreateApi(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-routes = [("service/tickets", TicketViewSet, "service-ticket")]
+routes = [("tickets", TicketViewSet, "ticket")]
 urlpatterns = [
     path("service/public/<str:token>/tickets/", PublicTicketCreateApi.as_view(), name="service-public-ticket"),
 ]

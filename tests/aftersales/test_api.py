@@ -34,35 +34,35 @@ class TestTicketApi:
         mine = make_ticket(owner=org.rep_a)
         other = make_ticket(owner=org.rep_b)
         client = api(org.rep_a)
-        ids = [row["id"] for row in client.get("/api/v1/service/tickets/").json()["results"]]
+        ids = [row["id"] for row in client.get("/api/v1/tickets/").json()["results"]]
         assert ids == [mine.pk]
-        assert client.get(f"/api/v1/service/tickets/{other.pk}/").status_code == 404
-        assert client.post(f"/api/v1/service/tickets/{other.pk}/transition/", {"transition": "start"}).status_code == 404
+        assert client.get(f"/api/v1/tickets/{other.pk}/").status_code == 404
+        assert client.post(f"/api/v1/tickets/{other.pk}/transition/", {"transition": "start"}).status_code == 404
 
     def test_create_and_move(self, org, api):
         customer = CustomerFactory(owner=org.rep_a)
         client = api(org.rep_a)
-        response = client.post("/api/v1/service/tickets/", {
+        response = client.post("/api/v1/tickets/", {
             "customer": customer.pk, "kind": "repair", "priority": "high", "subject": "Broken", "owner": org.rep_a.pk,
         }, format="json")
         assert response.status_code == 201, response.json()
         body = response.json()
         assert body["source"] == "api" and body["allowed_transitions"] == ["start"]
         assert body["resolution_due_at"] is not None
-        moved = client.post(f"/api/v1/service/tickets/{body['id']}/transition/", {"transition": "start"}, format="json")
+        moved = client.post(f"/api/v1/tickets/{body['id']}/transition/", {"transition": "start"}, format="json")
         assert moved.status_code == 200 and moved.json()["status"] == "in_progress"
-        refused = client.post(f"/api/v1/service/tickets/{body['id']}/transition/", {"transition": "close"},
+        refused = client.post(f"/api/v1/tickets/{body['id']}/transition/", {"transition": "close"},
                               format="json")
         assert refused.status_code == 409 and refused.json()["code"] == "transition_not_allowed"
 
     def test_cannot_create_for_a_customer_out_of_scope_or_set_the_status(self, org, api):
         other = CustomerFactory(owner=org.rep_b)
         client = api(org.rep_a)
-        response = client.post("/api/v1/service/tickets/", {"customer": other.pk, "kind": "repair", "subject": "x"},
+        response = client.post("/api/v1/tickets/", {"customer": other.pk, "kind": "repair", "subject": "x"},
                                format="json")
         assert response.status_code == 400 and "customer" in response.json()["errors"]
         mine = CustomerFactory(owner=org.rep_a)
-        response = client.post("/api/v1/service/tickets/", {"customer": mine.pk, "kind": "repair", "subject": "x",
+        response = client.post("/api/v1/tickets/", {"customer": mine.pk, "kind": "repair", "subject": "x",
                                                             "status": "closed"}, format="json")
         assert response.status_code == 400 and "status" in response.json()["errors"]
         assert not Ticket.objects.exists()
@@ -70,7 +70,7 @@ class TestTicketApi:
     def test_comments(self, org, api):
         ticket = make_ticket(owner=org.rep_a)
         client = api(org.rep_a)
-        url = f"/api/v1/service/tickets/{ticket.pk}/comments/"
+        url = f"/api/v1/tickets/{ticket.pk}/comments/"
         assert client.post(url, {"body": "We will call", "visibility": "public"}, format="json").status_code == 201
         assert [c["body"] for c in client.get(url).json()] == ["We will call"]
         ticket.refresh_from_db()
