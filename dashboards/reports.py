@@ -82,6 +82,7 @@ def build_sections(*, user: User, scope: s.DashboardScope, period: s.Period, pip
                [(f"{metric_labels['signed_revenue']} %", [r.metrics[0].percent or 0 for r in rows]),
                 (f"{metric_labels['collected']} %", [r.metrics[1].percent or 0 for r in rows])]),
         note=_("Targets of the month in which the period starts; actuals over the period."),
+        extra={"reps": rows, "total": total, "labels": [metric_labels[m] for m in s.METRICS]},
     ))
 
     # pipeline and forecast

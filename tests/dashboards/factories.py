@@ -7,11 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from activities.models import Activity, ActivityStatus
+from activities.models import Activity, ActivityKind, ActivityStatus
 from contracts.models import Contract, PaymentInstalment, PaymentReceipt
 from leads.models import Customer
 from opportunities.models import Opportunity, StageChange, StageKind
-from tests.activities.factories import kind
 from tests.factories import CustomerFactory
 from tests.opportunities.factories import default_pipeline
 
@@ -21,6 +20,11 @@ UTC = ZoneInfo("UTC")
 
 def at(month: int, day: int, hour: int = 10, minute: int = 0, tz: ZoneInfo = SHANGHAI, year: int = 2026) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=tz)
+
+
+def kind(code: str) -> ActivityKind:
+    """The seeded kind (a data migration); recreated if a transactional test flushed the table."""
+    return ActivityKind.objects.get_or_create(code=code, defaults={"name": code, "name_en": code.title()})[0]
 
 
 class DataSet:
