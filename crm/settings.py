@@ -280,6 +280,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets that share a field name across apps get explicit, stable component names
+    "ENUM_NAME_OVERRIDES": {
+        "OpportunitySourceEnum": "opportunities.models.Source",
+        "TicketSourceEnum": "aftersales.models.TicketSource",
+    },
 }
 
 # --- security ---------------------------------------------------------------------------------
