@@ -5,3 +5,4 @@ from django.utils.translation import gettext_lazy as _
 class DashboardsConfig(AppConfig):
     name = "dashboards"
     verbose_name = _("Dashboards")
+    demo_seeder = "dashboards.demo.seed"
