@@ -152,4 +152,53 @@ class CustomerViewSet(ScopedModelViewSet):
         return Response(CustomerSerializer(customer, context=self.get_serializer_context()).data)
 
 
-routes = [("customers", CustomerViewSet, "customer")]
+class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A contact person of a customer you see. `customer` is set on create and never changes."""
+
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.none())
+
+    class Meta:
+        model = Contact
+        fields = ["id", "customer", "name", "title", "phone", "email", "wechat", "is_decision_maker", "notes"]
+        read_only_fields = ["id"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["customer"].queryset = Customer.objects.visible_to(request.user)
+        if isinstance(self.instance, Contact):  # an edit: the contact stays with its customer
+            self.fields["customer"].read_only = True
+
+
+class ContactViewSet(ScopedModelViewSet):
+    """Contacts of the customers in the caller's scope (out of scope: 404), written through
+    leads.services.contact_save / contact_delete."""
+
+    queryset = Contact.objects.all()
+    serializer_class = ContactSerializer
+    filterset_fields = ["customer", "is_decision_maker"]
+    search_fields = ["name", "title", "phone", "email", "wechat"]
+    ordering_fields = ["name", "id"]
+    ordering = ["customer_id", "-is_decision_maker", "name", "id"]
+
+    def get_queryset(self):
+        visible = Customer.objects.visible_to(self.request.user).values("pk")
+        return Contact.objects.filter(customer__in=visible)
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        customer = data.pop("customer")
+        serializer.instance = services.contact_save(customer=customer, by=self.request.user, **data)
+
+    def perform_update(self, serializer):
+        contact = serializer.instance
+        serializer.instance = services.contact_save(
+            customer=contact.customer, by=self.request.user, contact=contact, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.contact_delete(contact=instance, by=self.request.user)
+
+
+routes = [("customers", CustomerViewSet, "customer"), ("contacts", ContactViewSet, "contact")]
