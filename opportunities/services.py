@@ -157,7 +157,7 @@ def _stage_still_active(stage_id: int) -> bool:
     wait for each other."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT is_active FROM {Stage._meta.db_table} WHERE id = %s FOR SHARE", [stage_id])
+            cursor.execute("SELECT is_active FROM opportunities_stage WHERE id = %s FOR SHARE", [stage_id])
             row = cursor.fetchone()
         return bool(row and row[0])
     return Stage.objects.filter(pk=stage_id, is_active=True).exists()
