@@ -284,6 +284,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OpportunitySourceEnum": "opportunities.models.Source",
         "TicketSourceEnum": "aftersales.models.TicketSource",
+        "ActivityStatusEnum": "activities.models.ActivityStatus",
     },
 }
 

@@ -1,0 +1,144 @@
+"""/api/v1/activities/: scoped reads; log, plan, edit, reschedule, complete, cancel and reopen through
+activities.services."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from activities.models import Activity, ActivityStatus
+from leads.models import Customer
+from tests.factories import CustomerFactory
+
+URL = "/api/v1/activities/"
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def planned(owner, customer=None, **extra):
+    from activities import services
+    from tests.activities.factories import kind
+
+    customer = customer or CustomerFactory(owner=owner)
+    activity, _ = services.activity_plan(
+        by=owner, customer=customer, kind=kind("visit"), subject="拜访 Visit",
+        planned_at=timezone.now() + timedelta(days=1), **extra,
+    )
+    return activity
+
+
+@pytest.mark.django_db
+class TestActivityApi:
+    def test_minimal_create_logs_a_done_activity_and_touches_the_customer(self, api, org):
+        customer = CustomerFactory(owner=org.rep_a)
+        api.force_authenticate(org.rep_a)
+        response = api.post(URL, {"customer": customer.pk, "kind": "call", "subject": "首次电话 First call"},
+                            format="json")
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert (body["kind"], body["status"], body["owner"]) == ("call", "done", org.rep_a.pk)
+        assert body["done_at"]
+        customer.refresh_from_db()
+        assert customer.last_contacted_at is not None
+
+    def test_create_with_a_planned_time_plans_it(self, api, org):
+        customer = CustomerFactory(owner=org.rep_a)
+        api.force_authenticate(org.rep_a)
+        when = (timezone.now() + timedelta(days=2)).isoformat()
+        response = api.post(URL, {"customer": customer.pk, "kind": "visit", "subject": "Visit", "planned_at": when},
+                            format="json")
+        assert response.status_code == 201
+        assert response.json()["status"] == "planned" and response.json()["done_at"] is None
+        refused = api.post(URL, {"customer": customer.pk, "kind": "visit", "subject": "Visit", "planned_at": when,
+                                 "outcome": "positive"}, format="json")
+        assert refused.status_code == 400
+        assert "outcome" in refused.json()["errors"]
+
+    def test_unknown_kind_out_of_scope_customer_and_foreign_owner_are_400(self, api, org):
+        mine = CustomerFactory(owner=org.rep_a)
+        theirs = CustomerFactory(owner=org.rep_b)
+        api.force_authenticate(org.rep_a)
+        assert "kind" in api.post(URL, {"customer": mine.pk, "kind": "fax", "subject": "x"},
+                                  format="json").json()["errors"]
+        assert "customer" in api.post(URL, {"customer": theirs.pk, "kind": "call", "subject": "x"},
+                                      format="json").json()["errors"]
+        response = api.post(URL, {"customer": mine.pk, "kind": "call", "subject": "x", "owner": org.rep_a2.pk},
+                            format="json")
+        assert response.status_code == 400
+        assert "owner" in response.json()["errors"]
+        assert not Activity.objects.exists()
+
+    def test_idempotency_key_creates_one_activity(self, api, org):
+        customer = CustomerFactory(owner=org.rep_a)
+        api.force_authenticate(org.rep_a)
+        payload = {"customer": customer.pk, "kind": "call", "subject": "Call"}
+        first = api.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="act-1")
+        again = api.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="act-1")
+        assert first.status_code == again.status_code == 201
+        assert first.json()["id"] == again.json()["id"]
+        assert Activity.objects.count() == 1
+
+    def test_out_of_scope_is_404_on_every_verb(self, api, org):
+        theirs = planned(org.rep_b)
+        mine = planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        assert [row["id"] for row in api.get(URL).json()["results"]] == [mine.pk]
+        assert api.get(f"{URL}{theirs.pk}/").status_code == 404
+        assert api.patch(f"{URL}{theirs.pk}/", {"subject": "x"}, format="json").status_code == 404
+        assert api.post(f"{URL}{theirs.pk}/cancel/").status_code == 404
+        assert api.post(f"{URL}{theirs.pk}/complete/", {}, format="json").status_code == 404
+        assert api.delete(f"{URL}{mine.pk}/").status_code == 405  # no delete service
+        theirs.refresh_from_db()
+        assert (theirs.subject, theirs.status) == ("拜访 Visit", ActivityStatus.PLANNED)
+
+    def test_status_and_owner_cannot_be_patched_but_the_description_and_time_can(self, api, org):
+        activity = planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        refused = api.patch(f"{URL}{activity.pk}/", {"status": "done", "owner": org.rep_a2.pk}, format="json")
+        assert refused.status_code == 400
+        assert set(refused.json()["errors"]) == {"status", "owner"}
+        later = timezone.now() + timedelta(days=5)
+        response = api.patch(f"{URL}{activity.pk}/", {"subject": "Demo", "planned_at": later.isoformat()},
+                             format="json")
+        assert response.status_code == 200
+        activity.refresh_from_db()
+        assert activity.subject == "Demo"
+        assert abs(activity.planned_at - later) < timedelta(seconds=1)
+
+    def test_complete_cancel_reopen_and_the_409_on_a_wrong_state(self, api, org):
+        activity = planned(org.rep_a)
+        other = planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        done = api.post(f"{URL}{activity.pk}/complete/", {"outcome": "positive", "next_step": "Quote"}, format="json")
+        assert done.status_code == 200
+        assert (done.json()["status"], done.json()["outcome"]) == ("done", "positive")
+        again = api.post(f"{URL}{activity.pk}/cancel/")
+        assert again.status_code == 409
+        assert again.json()["code"] == "transition_not_allowed"
+        assert api.post(f"{URL}{other.pk}/cancel/").json()["status"] == "cancelled"
+        assert api.post(f"{URL}{other.pk}/reopen/", {}, format="json").json()["status"] == "planned"
+
+    def test_filters_pagination_and_search(self, api, org):
+        customer = CustomerFactory(owner=org.rep_a)
+        visit = planned(org.rep_a, customer=customer)
+        api.force_authenticate(org.rep_a)
+        call = api.post(URL, {"customer": customer.pk, "kind": "call", "subject": "电话 Budget call"},
+                        format="json").json()
+        body = api.get(URL, {"page_size": 1}).json()
+        assert set(body) == {"count", "next", "previous", "results"}
+        assert body["count"] == 2 and body["next"]
+        assert [r["id"] for r in api.get(URL, {"kind": "visit"}).json()["results"]] == [visit.pk]
+        assert [r["id"] for r in api.get(URL, {"status": "done"}).json()["results"]] == [call["id"]]
+        assert [r["id"] for r in api.get(URL, {"search": "budget"}).json()["results"]] == [call["id"]]
+        assert Customer.objects.count() == 1
+
+    def test_list_runs_a_constant_number_of_queries(self, api, org, django_assert_max_num_queries):
+        for _ in range(5):
+            planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        with django_assert_max_num_queries(8):
+            assert api.get(URL).json()["count"] == 5
