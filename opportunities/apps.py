@@ -15,3 +15,13 @@ class OpportunitiesConfig(AppConfig):
         {"name": "opportunities: priority refresh", "task": "opportunities.priority_refresh",
          "crontab": {"minute": "15", "hour": "3"}},
     ]
+
+    def ready(self) -> None:
+        from leads.tiering import KNOWN_LABELS, register_metric
+
+        from .metrics import open_weighted_pipeline, won_revenue_12m
+
+        register_metric("won_revenue_12m", KNOWN_LABELS["won_revenue_12m"], won_revenue_12m, unit="¥")
+        register_metric(
+            "open_weighted_pipeline", KNOWN_LABELS["open_weighted_pipeline"], open_weighted_pipeline, unit="¥"
+        )
