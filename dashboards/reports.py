@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -153,7 +154,8 @@ def build_sections(*, user: User, scope: s.DashboardScope, period: s.Period, pip
     # activities
     stats = s.activity_stats(scope=scope, period=period)
     overdue = s.overdue_follow_ups(scope=scope)
-    act_rows = [[name(r["owner_id"]), r["kind__name"], r["planned"], r["done"],
+    english = (get_language() or "").startswith("en")
+    act_rows = [[name(r["owner_id"]), (r["kind__name_en"] if english else "") or r["kind__name"], r["planned"], r["done"],
                  _pct(s._ratio(r["done"], r["planned"]))] for r in stats]
     sections.append(Section(
         "activities", _("Activities done vs planned"), [_("Sales rep"), _("Kind"), _("Planned"), _("Done"), _("Done / planned")],

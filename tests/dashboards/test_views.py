@@ -123,3 +123,15 @@ class TestMonthlyReviewPage:
         assert response.status_code == 200
         m = {row["metric"]: row for row in response.context["review"]["metrics"]}
         assert m["collected"]["current"] == Decimal("500") and m["signed_revenue"]["current"] == 0
+
+
+class TestLanguage:
+    def test_activity_kinds_in_the_page_language(self, data, client_for):
+        from activities.models import ActivityKind
+
+        call = ActivityKind.objects.get(code="call")
+        client = client_for(data.org.manager_a)
+        for language, expected in (("en", call.name_en or call.name), ("zh-hans", call.name)):
+            response = client.get(reverse("dashboards:team"), MARCH, HTTP_ACCEPT_LANGUAGE=language)
+            activities = next(sec for sec in response.context["sections"] if sec.key == "activities")
+            assert expected in [row[1] for row in activities.rows], language
