@@ -1,17 +1,10 @@
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.views.decorators.cache import cache_control, never_cache
 
 from .health import health_report
-
-
-@login_required
-def home(request):
-    """The rep's day. Sections are added by the apps as they arrive (activities, reminders, deals)."""
-    return render(request, "home.html", {})
 
 
 @never_cache
