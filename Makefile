@@ -38,6 +38,9 @@ e2e-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v xgettext >/dev/null 2>&1 || { \
+	  echo "Installing GNU gettext (the catalogue completeness test runs makemessages)..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
 	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
 	  echo "Installing a Chinese font for the browser screenshots..."; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null \
