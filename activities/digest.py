@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.db.models import Count, Sum
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
@@ -165,4 +166,16 @@ def render(digest: Digest) -> dict:
         "{}<table style=\"border-collapse:collapse\"><thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>",
         summary, header_cells, body_rows,
     )
-    return {"title": title, "body": "\n".join(lines), "html": str(html), "link": reverse("activities:team")}
+    return {"title": title, "body": "\n".join(lines), "html": str(html), "link": _review_link(digest)}
+
+
+def _review_link(digest: Digest) -> str:
+    """The monthly review page (定期复盘) of the manager's team for the month the week starts in.
+    Named by URL only: dashboards sits above activities in the house map."""
+    params = {"month": f"{digest.week_start:%Y-%m}"}
+    if digest.manager.team_id:
+        params["team"] = str(digest.manager.team_id)
+    try:
+        return f"{reverse('dashboards:review')}?{urlencode(params)}"
+    except NoReverseMatch:
+        return reverse("activities:team")

@@ -5,6 +5,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 from django.utils import timezone
 
 from activities import services
@@ -145,6 +146,10 @@ class TestWeeklyReview:
         assert sorted(reviews.values_list("user__username", flat=True)) == ["director", "manager_a", "manager_b"]
         review = reviews.get(user=org.manager_a)
         assert review.title.startswith("Weekly review")
+        last_monday = monday - timedelta(days=7)
+        assert review.link == (
+            f"{reverse('dashboards:review')}?month={last_monday:%Y-%m}&team={org.manager_a.team_id}"
+        ), "the digest links to the team's monthly review"
         assert "1 done, 0 of 1 planned carried out" in review.body
         assert org.rep_a.display_name in review.body and org.rep_b.display_name not in review.body
         email = next(m for m in mail.outbox if m.to == ["manager_a@example.com"] and "Weekly review" in m.subject)
