@@ -5,6 +5,8 @@ services' rules)."""
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin import ReadOnlyInline
+
 from .models import (
     CustomerPortal,
     SatisfactionSurvey,
@@ -46,17 +48,6 @@ class TicketKindAdmin(admin.ModelAdmin):
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = ("priority", "response_minutes", "resolution_minutes", "warning_minutes", "business_hours_only")
     list_editable = ("response_minutes", "resolution_minutes", "warning_minutes", "business_hours_only")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class StatusChangeInline(ReadOnlyInline):

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from accounts.scope import ScopedQuerySet, owner_scope_q, user_team_ids
+from crm.models import SingletonModel
 
 from .sla import BusinessCalendar
 
@@ -48,7 +49,7 @@ class PoolScopedQuerySet(ScopedQuerySet):
 
 
 # --- admin-editable settings ----------------------------------------------------------------------
-class ServiceSettings(models.Model):
+class ServiceSettings(SingletonModel):
     """The after-sales settings (one row, edited in the admin)."""
 
     reopen_window_days = models.PositiveSmallIntegerField(
@@ -91,11 +92,6 @@ class ServiceSettings(models.Model):
     def clean(self) -> None:
         if self.business_day_start >= self.business_day_end:
             raise ValidationError({"business_day_end": _("The business day must end after it starts.")})
-
-    @classmethod
-    def load(cls) -> ServiceSettings:
-        obj, _created = cls.objects.get_or_create(pk=1)
-        return obj
 
     def calendar(self) -> BusinessCalendar:
         return BusinessCalendar(

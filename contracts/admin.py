@@ -5,6 +5,8 @@ pages, which run the services' rules."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from crm.admin import ReadOnlyInline
+
 from .models import (
     Contract,
     ContractApproval,
@@ -39,17 +41,6 @@ class ContractNumberCounterAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -23,6 +23,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
 from accounts.scope import ScopedQuerySet
+from crm.models import SingletonModel
 
 from .storage import private_storage
 
@@ -65,7 +66,7 @@ def validate_number_pattern(pattern: str) -> None:
         raise ValidationError(_("The pattern must produce distinct numbers of at most 40 characters."))
 
 
-class ContractSettings(models.Model):
+class ContractSettings(SingletonModel):
     """The contract rules an administrator edits (one row)."""
 
     number_pattern = models.CharField(
@@ -98,10 +99,6 @@ class ContractSettings(models.Model):
         self.pk = 1  # a singleton
         super().save(*args, **kwargs)
 
-    @classmethod
-    def load(cls) -> ContractSettings:
-        obj, _created = cls.objects.get_or_create(pk=1)
-        return obj
 
 
 class ContractNumberCounter(models.Model):

@@ -3,6 +3,19 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class SingletonModel(models.Model):
+    """A settings table with exactly one row (pk 1), edited in Django admin. `load()` reads it in one
+    query and never writes: before an admin saves the row, it returns an unsaved row of the defaults."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def load(cls):
+        obj = cls.objects.filter(pk=1).first()
+        return obj if obj is not None else cls(pk=1)
+
+
 class IdempotencyKey(models.Model):
     """A POST made with an `Idempotency-Key` header, and the response it produced.
 

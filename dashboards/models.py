@@ -14,10 +14,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from crm.models import SingletonModel
+
 ZERO = Decimal("0")
 
 
-class DashboardSettings(models.Model):
+class DashboardSettings(SingletonModel):
     """One row: the probability from which an open deal counts as "commit" in the forecast."""
 
     commit_probability = models.PositiveSmallIntegerField(
@@ -38,10 +40,6 @@ class DashboardSettings(models.Model):
         self.pk = 1  # a singleton
         super().save(*args, **kwargs)
 
-    @classmethod
-    def load(cls) -> DashboardSettings:
-        obj = cls.objects.filter(pk=1).first()
-        return obj if obj is not None else cls(pk=1)
 
 
 class Target(models.Model):

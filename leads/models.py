@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from accounts.scope import ScopedQuerySet, owner_scope_q, user_team_ids
+from crm.models import SingletonModel
 
 from .normalise import name_key, normalise_email, normalise_phone, search_digits
 
@@ -422,7 +423,7 @@ class TierRule(models.Model):
         return f"{self.get_tier_display()}: {metric_label(self.metric)} ≥ {self.threshold.normalize():f}"
 
 
-class LeadSettings(models.Model):
+class LeadSettings(SingletonModel):
     """The customer settings (one row, edited in the admin)."""
 
     freshness_days = models.PositiveSmallIntegerField(
@@ -449,10 +450,6 @@ class LeadSettings(models.Model):
     def __str__(self) -> str:
         return str(_("Customer settings"))
 
-    @classmethod
-    def load(cls) -> LeadSettings:
-        obj, _created = cls.objects.get_or_create(pk=1)
-        return obj
 
 
 # --- what happened ---------------------------------------------------------------------------------

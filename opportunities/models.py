@@ -26,6 +26,7 @@ from django_fsm import RETURN_VALUE, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
 from accounts.scope import ScopedQuerySet, is_manager_or_admin
+from crm.models import SingletonModel
 
 from .fields import StageField
 
@@ -233,7 +234,7 @@ class LossReason(BilingualNameMixin):
         return self.name
 
 
-class PriorityWeights(models.Model):
+class PriorityWeights(SingletonModel):
     """How the priority score weighs its four parts (one row, edited by admins).
 
     score = 100 × Σ(weight × part) / Σ(weight), each part between 0 and 1:
@@ -280,10 +281,6 @@ class PriorityWeights(models.Model):
         if not (self.weight_amount + self.weight_tier + self.weight_probability + self.weight_recency):
             raise ValidationError(_("At least one weight must be above zero."))
 
-    @classmethod
-    def load(cls) -> PriorityWeights:
-        obj = cls.objects.filter(pk=1).first()
-        return obj if obj is not None else cls(pk=1)
 
 
 # --- opportunities ----------------------------------------------------------------------------------
