@@ -125,6 +125,11 @@ class Activity(FSMModelMixin, models.Model):
     next_step = models.CharField(_("next step"), max_length=255, blank=True)
     # A double submit or a retry on a flaky connection carries the same key: one activity, not two.
     idempotency_key = models.CharField(_("idempotency key"), max_length=64, null=True, blank=True, editable=False)
+    external_id = models.CharField(
+        _("external id"), max_length=100, null=True, blank=True, unique=True,
+        help_text=_("The key of this record in another system or import file; re-imports update it."),
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

@@ -273,6 +273,7 @@ class Ticket(FSMModelMixin, models.Model):
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
     reopen_until = models.DateTimeField(_("can be reopened until"), null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -222,6 +222,7 @@ class Contract(FSMModelMixin, models.Model):
         editable=False,
         related_name="+",
     )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

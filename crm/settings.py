@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "contracts",
     "aftersales",
     "dashboards",
+    "switching",
     # third party
     "axes",
     "crispy_forms",

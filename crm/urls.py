@@ -24,6 +24,7 @@ urlpatterns = [
     path("contracts/", include("contracts.urls")),
     path("service/", include("aftersales.urls")),
     path("dashboards/", include("dashboards.urls")),
+    path("switching/", include("switching.urls")),
     path("api/", include("crm.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -347,6 +347,11 @@ class Contact(models.Model):
     wechat = models.CharField(_("WeChat ID"), max_length=64, blank=True)
     is_decision_maker = models.BooleanField(_("decision maker"), default=False)
     notes = models.TextField(_("notes"), blank=True)
+    external_id = models.CharField(
+        _("external id"), max_length=100, null=True, blank=True, unique=True,
+        help_text=_("The key of this record in another system or import file; re-imports update it."),
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     history = HistoricalRecords()
 

@@ -38,6 +38,7 @@ class Notification(models.Model):
     link = models.CharField(_("link"), max_length=500, blank=True)
     late = models.BooleanField(_("late"), default=False)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # The in-app delivery that wrote this row: one notification per delivery, enforced by the database.
     delivery = models.OneToOneField(

@@ -401,6 +401,10 @@ class Opportunity(FSMModelMixin, models.Model):
     # set exactly while the deal is won or lost (the list's "open" filter and the won/lost columns rely on it)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    external_id = models.CharField(
+        _("external id"), max_length=100, null=True, blank=True, unique=True,
+        help_text=_("The key of this record in another system or import file; re-imports update it."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL, null=True,
         blank=True, related_name="+",

@@ -1,0 +1,1 @@
+"""Import jobs and export archives (see docs/switching.md)."""
