@@ -221,6 +221,8 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 # Files that only a permission-checking view may serve (contract attachments): outside MEDIA_ROOT.
 PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=VAR_DIR / "private")
+# Whole-CRM exports (switching): an export's zip can be downloaded for this many hours, then it is deleted.
+EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

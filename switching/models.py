@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from contracts.storage import private_storage
@@ -102,3 +106,72 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+
+# --- export everything (switching/exporting.py) ----------------------------------------------------------
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+def export_upload_to(instance: Export, filename: str) -> str:
+    """A random name in the private storage: the download view names the file for the person."""
+    return f"switching/exports/{uuid.uuid4().hex}.zip"
+
+
+class Export(models.Model):
+    """A zip of the whole CRM (CSV files and a README), built by the Celery task `switching.export_run`.
+
+    The file lives in the private storage (never under MEDIA_ROOT) and is served only to administrators
+    by the download view, until `expires_at` (settings.EXPORT_TTL_HOURS after it was finished); the
+    periodic task `switching.export_purge_expired` deletes it then and empties `file` (the row stays, as
+    the history of who exported when).
+    """
+
+    status = models.CharField(_("status"), max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.SET_NULL, null=True,
+        related_name="+",
+    )
+    file = models.FileField(
+        _("file"), upload_to=export_upload_to, storage=private_storage, max_length=255, blank=True, editable=False
+    )
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0, editable=False)
+    row_counts = models.JSONField(_("rows per file"), default=dict, blank=True, editable=False)
+    failure = models.TextField(_("failure"), blank=True, editable=False)
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # the hourly purge: finished exports past their expiry that still hold a file
+            models.Index(fields=["expires_at"], condition=~models.Q(file=""), name="export_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.download_name} ({self.get_status_display()})"
+
+    @property
+    def download_name(self) -> str:
+        stamp = timezone.localtime(self.created_at) if self.created_at else timezone.localtime()
+        return f"crm-export-{stamp:%Y%m%d-%H%M}-{self.pk}.zip"
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """Finished and past its expiry, or its file already purged."""
+        if self.status != ExportStatus.DONE:
+            return False
+        return not self.file or (self.expires_at is not None and self.expires_at <= (now or timezone.now()))
+
+    def is_downloadable(self, now: datetime | None = None) -> bool:
+        return self.status == ExportStatus.DONE and not self.is_expired(now)
