@@ -170,11 +170,13 @@ def board_move(request, pk: int):
             )
             return _feedback(request, opportunity, error=refusal, action=action, target=target)
     if action == "advance" and opportunity.next_open_stage() and target.pk != opportunity.next_open_stage().pk:
-        refusal = TransitionRefused(
-            _("Deals move one stage at a time: the next stage is “%(stage)s”.")
-            % {"stage": opportunity.next_open_stage().name},
-            unmet=[Unmet("no_skipping", _("No skipping stages."))],
-        )
+        # a refused skip also says what the next stage still needs (with the form to fill it in place)
+        detail = _("Deals move one stage at a time: the next stage is “%(stage)s”.") % {
+            "stage": opportunity.next_open_stage().name}
+        missing = opportunity.exit_criteria_unmet()
+        if missing:
+            detail = f"{detail} {services._refuse('advance', missing).detail}"
+        refusal = TransitionRefused(detail, unmet=[Unmet("no_skipping", _("No skipping stages.")), *missing])
         return _feedback(request, opportunity, error=refusal, action=action, target=target)
     try:
         moved = _call_move(action, opportunity, request.user, expected_stage_id=expected)

@@ -116,3 +116,17 @@ def drag_to(page: Page, source: Locator, target: Locator, *, steps: int = 12) ->
 def text_in(lang: str, *, zh: str, en: str) -> str:
     """The expected text for the scenario's language."""
     return zh if lang == "zh-hans" else en
+
+
+def deliver_due_reminders() -> dict:
+    """Run the reminder scan as beat would, with the real task code in this process: the scan task
+    collects and dispatches what is due, and the sender tasks it queues run at once (eager)."""
+    from crm.celery import app
+    from notifications.tasks import reminders_scan
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    try:
+        return reminders_scan.apply().get()
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = previous

@@ -186,6 +186,18 @@ class TestBoard:
         assert response["HX-Trigger"] == "opportunity-move-refused"
         assert Opportunity.objects.get(pk=deal.pk).stage_id == open_stages()[0].pk
 
+    def test_refused_skip_names_the_missing_criteria_with_the_form(self, org, pipeline, client_for):
+        """A skip with the current stage's criteria still open says both: one stage at a time, and
+        what is missing (with the form to fill it in place)."""
+        deal = make_opportunity(org.rep_a)
+        response = client_for(org.rep_a).post(reverse("opportunities:board_move", args=[deal.pk]),
+                                              {"to_stage": open_stages()[2].pk}, **HTMX)
+        assert response["HX-Trigger"] == "opportunity-move-refused"
+        body = response.content.decode()
+        assert open_stages()[1].name in body and "联系人" in body and "来源" in body
+        assert 'id="criteria-form"' in body
+        assert Opportunity.objects.get(pk=deal.pk).stage_id == open_stages()[0].pk
+
     def test_drag_back_or_to_lost_asks_for_a_reason(self, org, pipeline, client_for):
         deal = advance_to(make_opportunity(org.rep_a, complete=True), open_stages()[2])
         client = client_for(org.rep_a)
