@@ -7,3 +7,10 @@ class SwitchingConfig(AppConfig):
 
     name = "switching"
     verbose_name = _("Import and export")
+    periodic_tasks = [
+        # delete the zips of exports past EXPORT_TTL_HOURS (see switching/exporting.py)
+        {"name": "switching: purge expired exports", "task": "switching.export_purge_expired", "every": 3600},
+    ]
+
+    def ready(self) -> None:
+        from . import export_tasks  # noqa: F401  (registers the export's Celery tasks)
