@@ -53,3 +53,34 @@ def test_api_docs_load_without_csp_violations(page, lang, org):
     goto(page, "api-docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Sales CRM API")
     screenshot(page, "api-docs")
+
+
+def test_stage_renamed_and_reordered_in_the_admin_shows_on_the_board(page, lang, org):
+    """An administrator renames the proposal stage and moves it before needs analysis, in the pipeline's
+    stage table in Django admin; the board's columns follow (names in the page language)."""
+    from opportunities.models import Stage
+    from tests.opportunities.factories import default_pipeline
+
+    pipeline = default_pipeline()
+    proposal = pipeline.stages.get(code="proposal")
+    needs = pipeline.stages.get(code="needs_analysis")
+    login(page, org.admin)
+    goto(page, "admin:opportunities_pipeline_change", pipeline.pk)
+    name_zh = page.locator(f"input[name$='-name_zh'][value='{proposal.name_zh}']")
+    prefix = name_zh.get_attribute("name").removesuffix("name_zh")
+    name_zh.fill("方案与演示")
+    page.fill(f"[name='{prefix}name_en']", "Proposal & demo")
+    page.fill(f"[name='{prefix}order']", str(needs.order - 5))
+    screenshot(page, "admin-pipeline-stages")
+    with page.expect_navigation():
+        page.locator("input[name=_save]").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    proposal = Stage.objects.get(pk=proposal.pk)
+    assert (proposal.name_zh, proposal.name_en, proposal.order) == ("方案与演示", "Proposal & demo", needs.order - 5)
+
+    goto(page, "opportunities:board")
+    titles = page.locator("#board .opp-column h2")
+    expected = [text_in(lang, zh=s.name_zh, en=s.name_en) for s in pipeline.stages.order_by("order", "id")]
+    assert expected[1] == text_in(lang, zh="方案与演示", en="Proposal & demo")
+    expect(titles).to_have_text(expected)
+    screenshot(page, "board-after-admin-reorder")
