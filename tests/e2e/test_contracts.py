@@ -1,6 +1,8 @@
-"""Contracts in a real browser: a rep drafts a contract with two line items (the second added by the
-form's script) and a payment plan, submits it; the manager approves it from the detail page; the rep
-records the signing with the scan; the printable contract opens. No console error (CSP) anywhere."""
+"""Contracts in a real browser: a rep drafts a contract from a deal in its last open stage, with two line
+items (the second added by the form's script) and a payment plan, submits it; the manager approves it
+from the detail page; the rep records the signing with the scan, which wins the deal; the rep's dashboard
+counts the won deal and the signed revenue; the printable contract opens. No console error (CSP)
+anywhere."""
 
 from decimal import Decimal
 
@@ -11,15 +13,23 @@ from contracts.models import Contract, ContractStatus
 from tests.contracts.factories import PDF_BYTES, days
 from tests.e2e.helpers import goto, login, logout, screenshot, text_in
 from tests.factories import CustomerFactory
+from tests.opportunities.factories import advance_to, make_opportunity, open_stages
 
 pytestmark = pytest.mark.e2e
 
 
-def test_draft_approve_sign_print(page, lang, org, tmp_path, settings):
+def test_draft_approve_sign_win_dashboard_print(page, lang, org, tmp_path, settings):
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
     customer = CustomerFactory(owner=org.rep_a, name="上海示例科技有限公司")
+    deal = make_opportunity(org.rep_a, customer=customer, complete=True, amount="2600.00",
+                            title="年度软件服务 Annual software service")
+    deal = advance_to(deal, open_stages()[-1])
     login(page, org.rep_a)
-    page.goto(f"/contracts/new/?customer={customer.pk}")
+    goto(page, "opportunities:detail", deal.pk)
+    with page.expect_navigation():
+        page.locator("#contracts-panel a[href*='/contracts/new/']").click()
+    expect(page.locator("#contract-form [name=opportunity]")).to_have_value(str(deal.pk))
+    expect(page.locator("[name=lines-0-unit_price]")).to_have_value("2600.00")
     page.fill("[name=title]", "年度软件服务 Annual software service")
     page.fill("[name=lines-0-name]", "CRM 许可 Licence")
     page.fill("[name=lines-0-quantity]", "2")
@@ -40,6 +50,7 @@ def test_draft_approve_sign_print(page, lang, org, tmp_path, settings):
         page.locator("#contract-form button[type=submit]").click()
     contract = Contract.objects.get()
     assert contract.total_amount == Decimal("2500.00") and contract.instalments.count() == 2
+    assert contract.opportunity_id == deal.pk
     expect(page.locator("h1")).to_contain_text(contract.number)
     with page.expect_navigation():
         page.locator("[data-action=submit]").click()
@@ -72,6 +83,21 @@ def test_draft_approve_sign_print(page, lang, org, tmp_path, settings):
     screenshot(page, "contract-detail-signed")
     contract.refresh_from_db()
     assert contract.status == ContractStatus.SIGNED
+
+    # signing won the deal, in the same transaction
+    goto(page, "opportunities:detail", deal.pk)
+    expect(page.locator("#stage-path [aria-current=step]")).to_have_text(text_in(lang, zh="赢单", en="Won"))
+    screenshot(page, "opportunity-won")
+    deal.refresh_from_db()
+    assert deal.stage.is_won and deal.closed_at is not None
+
+    # the rep's dashboard for this month: the deal's amount won, the contract's total signed
+    goto(page, "dashboards:mine")
+    expect(page.locator("#section-forecast tbody tr").first).to_contain_text("2600.00")
+    month = contract.signed_on.strftime("%Y-%m")
+    expect(page.locator("#section-revenue tbody tr", has_text=month)).to_contain_text("2500.00")
+    expect(page.locator("#section-cycle")).to_contain_text(month)
+    screenshot(page, "dashboard-mine-won")
 
     page.goto(f"/contracts/{contract.pk}/print/?lang={lang}")
     expect(page.locator("h1")).to_contain_text(text_in(lang, zh="销售合同", en="Sales contract"))
