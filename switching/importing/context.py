@@ -146,6 +146,14 @@ def build_context(job: ImportJob) -> ImportContext:
         reason=(_("import: %(file)s") % {"file": job.file_name})[:100],
     )
     context.choices = {
+        name: {squash(text): value for text, value in choices.items()}  # keyed as parse_choice looks up
+        for name, choices in _choices().items()
+    }
+    return context
+
+
+def _choices() -> dict[str, dict[str, str]]:
+    return {
         "customer_type": _choice_map(CustomerType.choices),
         "status": _choice_map(CustomerStatus.choices),
         "tier": _choice_map(Tier.choices),
@@ -156,4 +164,3 @@ def build_context(job: ImportJob) -> ImportContext:
         "activity_status": _choice_map(ActivityStatus.choices),
         "outcome": {**_choice_map(Outcome.choices), "积极": Outcome.POSITIVE, "中性": Outcome.NEUTRAL, "消极": Outcome.NEGATIVE},
     }
-    return context

@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 
 from leads.importing import ImportFileError, _cell
 
+from ..cells import unescape_cell
+
 SAMPLE_BYTES = 64 * 1024
 
 
@@ -103,8 +105,9 @@ def read_header(handle: IO[bytes], name: str) -> list[str]:
 
 def iter_records(handle: IO[bytes], name: str, keys: list[str | None]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, {column key: text}) of every data row, the header cells mapped to `keys`
-    (None: an ignored column)."""
+    (None: an ignored column). A cell quoted against formulas (`'=SUM(A1)`, as the export writes it)
+    reads as its value (`switching.cells.unescape_cell`)."""
     rows = iter_table(handle, name)
     next(rows, None)  # the header
     for line, cells in rows:
-        yield line, {key: (cells[i] if i < len(cells) else "") for i, key in enumerate(keys) if key}
+        yield line, {key: (unescape_cell(cells[i]) if i < len(cells) else "") for i, key in enumerate(keys) if key}
