@@ -1,0 +1,124 @@
+"""Time the main pages on the current database: `manage.py bench_pages [--repeat 20]` (after bench_seed).
+
+Each page is requested through Django's test client (force_login, in this process: server-side time
+including the templates, no network) by an admin, a manager whose teams have sub-teams, and a rep;
+after `--warmup` untimed requests, `--repeat` timed ones give the median and the 95th percentile
+(nearest rank), and CaptureQueriesContext the number of SQL queries of the last one. The goal column
+flags a page over its budget (lists and board 150 ms, other pages 300 ms, at p95).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Role, User
+from leads.models import Customer
+
+LIST_BUDGET_MS = 150
+PAGE_BUDGET_MS = 300
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    path: str
+    params: dict
+    budget_ms: int = PAGE_BUDGET_MS
+    admin_only: bool = False
+
+
+PAGES = [
+    Page("team dashboard, month", "/dashboards/", {"period": "month"}),
+    Page("team dashboard, quarter", "/dashboards/", {"period": "quarter"}),
+    Page("kanban board", "/opportunities/", {}, LIST_BUDGET_MS),
+    Page("opportunity list", "/opportunities/list/", {}, LIST_BUDGET_MS),
+    Page("opportunity list, search", "/opportunities/list/", {"q": "精密机械", "status": "all"}, LIST_BUDGET_MS),
+    Page("customer list", "/customers/", {}, LIST_BUDGET_MS),
+    Page("customer list, search", "/customers/", {"q": "精密机械", "tier": "A"}, LIST_BUDGET_MS),
+    Page("customer detail", "/customers/{customer}/", {}),
+    Page("admin: opportunities", "/admin/opportunities/opportunity/", {}, admin_only=True),
+    Page("admin: customers", "/admin/leads/customer/", {}, admin_only=True),
+    Page("admin: activities", "/admin/activities/activity/", {}, admin_only=True),
+    Page("admin: contracts", "/admin/contracts/contract/", {}, admin_only=True),
+    Page("API: opportunities", "/api/v1/opportunities/", {}, LIST_BUDGET_MS),
+    Page("API: customers", "/api/v1/customers/", {}, LIST_BUDGET_MS),
+    Page("API: activities", "/api/v1/activities/", {}, LIST_BUDGET_MS),
+    Page("API: contracts", "/api/v1/contracts/", {}, LIST_BUDGET_MS),
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def bench_users() -> dict[str, User]:
+    """An admin, the manager with the largest team subtree (a director after bench_seed), a rep of it."""
+    from accounts.scope import managed_user_ids
+
+    admin = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk").first()
+    managers = list(User.objects.filter(role=Role.MANAGER, is_active=True).order_by("pk"))
+    manager = max(managers, key=lambda u: (len(managed_user_ids(u) or ()), -u.pk), default=None)
+    rep_q = User.objects.filter(role=Role.REP, is_active=True).order_by("pk")
+    if manager is not None:
+        rep_q = rep_q.filter(pk__in=sorted(managed_user_ids(manager) or ()))
+    found = {"admin": admin, "manager": manager, "rep": rep_q.first()}
+    return {role: user for role, user in found.items() if user is not None}
+
+
+class Command(BaseCommand):
+    help = "Time the dashboard, board, lists, a customer page, admin changelists and API lists per role."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--repeat", type=int, default=20)
+        parser.add_argument("--warmup", type=int, default=2)
+        parser.add_argument("--only", default="", help="only pages whose name contains this text")
+
+    def handle(self, *args, repeat: int, warmup: int, only: str, **options):
+        users = bench_users()
+        if set(users) != {"admin", "manager", "rep"}:
+            raise CommandError("Needs an admin, a manager and a rep: run seed_demo and bench_seed first.")
+        # the customer page: the rep's customer with the most activities (every role sees it)
+        customer = (
+            Customer.objects.filter(owner=users["rep"]).order_by("-last_contacted_at", "-pk").values_list("pk", flat=True).first()
+        )
+        self.stdout.write("users: " + ", ".join(f"{role} {u.username}" for role, u in users.items()))
+        self.stdout.write(f"{'page':28} {'role':8} {'median ms':>9} {'p95 ms':>7} {'queries':>7} {'goal':>6}")
+        failures = []
+        for page in PAGES:
+            if only and only not in page.name:
+                continue
+            for role, user in users.items():
+                if page.admin_only and role != "admin":
+                    continue
+                client = Client()
+                client.force_login(user)
+                path = page.path.format(customer=customer)
+                for _ in range(warmup):
+                    client.get(path, page.params, HTTP_HOST="127.0.0.1")
+                times = []
+                for _ in range(repeat):
+                    with CaptureQueriesContext(connection) as ctx:
+                        started = time.perf_counter()
+                        response = client.get(path, page.params, HTTP_HOST="127.0.0.1")
+                        times.append((time.perf_counter() - started) * 1000)
+                    if response.status_code != 200:
+                        failures.append(f"{page.name} as {role}: HTTP {response.status_code}")
+                        break
+                p95 = percentile(times, 95)
+                goal = "ok" if p95 <= page.budget_ms else f">{page.budget_ms}"
+                self.stdout.write(
+                    f"{page.name:28} {role:8} {statistics.median(times):9.1f} {p95:7.1f} "
+                    f"{len(ctx.captured_queries):7} {goal:>6}"
+                )
+        if failures:
+            raise CommandError("; ".join(failures))
