@@ -3,6 +3,8 @@ edit, reschedule, complete, cancel, reopen), with the same rules as the pages.
 
 Create: without `planned_at`/`due_at` the activity is logged as done now (the quick-log); with one of
 them it is planned. The Idempotency-Key header makes a retried POST return the first activity.
+Activities are not deleted (DELETE: 405): a planned one is cancelled, a done one is the customer's
+contact history.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.models import User
-from crm.api import IDEMPOTENCY_HEADER, ScopedModelViewSet, StrictFieldsMixin, TransitionNotAllowed
+from crm.api import (
+    IDEMPOTENCY_HEADER,
+    ScopedModelViewSet,
+    StrictFieldsMixin,
+    TransitionNotAllowed,
+    unmet_entry,
+)
 from leads.models import Contact, Customer
 from opportunities.models import Opportunity
 
@@ -48,11 +56,11 @@ class ActivitySerializer(StrictFieldsMixin, serializers.ModelSerializer):
         fields = [
             "id", "kind", "subject", "notes", "customer", "customer_name", "contact", "opportunity", "owner",
             "plan", "status", "planned_at", "due_at", "done_at", "duration_minutes", "outcome", "next_step",
-            "created_by", "created_at", "updated_at",
+            "created_by", "version", "created_at", "updated_at",
         ]
         read_only_fields = [
             "id", "customer", "customer_name", "opportunity", "owner", "plan", "status", "done_at", "created_by",
-            "created_at", "updated_at",
+            "version", "created_at", "updated_at",
         ]
 
 
@@ -70,7 +78,8 @@ class ActivityCreateSerializer(ActivitySerializer):
 
     class Meta(ActivitySerializer.Meta):
         fields = [*ActivitySerializer.Meta.fields, "follow_up_at"]
-        read_only_fields = ["id", "customer_name", "plan", "status", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "customer_name", "plan", "status", "created_by", "version", "created_at",
+                            "updated_at"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,12 +118,14 @@ def _call(fn, **kwargs):
         return fn(**kwargs)
     except DjangoValidationError as exc:
         if getattr(exc, "code", None) in STATE_CODES:
-            raise TransitionNotAllowed(detail=" ".join(exc.messages), code="transition_not_allowed") from exc
+            detail = " ".join(exc.messages)
+            raise TransitionNotAllowed(detail=detail, unmet=[unmet_entry(exc.code, detail)]) from exc
         raise
 
 
 class ActivityViewSet(ScopedModelViewSet):
-    """Activities you see (yours, your teams', and those on customers you own; out of scope: 404)."""
+    """Activities you see (yours, your teams', and those on customers you own; out of scope: 404).
+    No DELETE (405): cancel a planned activity; a done one stays in the contact history."""
 
     queryset = Activity.objects.all()
     serializer_class = ActivitySerializer
@@ -123,6 +134,7 @@ class ActivityViewSet(ScopedModelViewSet):
     ordering_fields = ["when_at", "planned_at", "done_at", "due_at", "created_at"]
     ordering = ["-when_at", "-id"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+    conflict_actions = ("partial_update", "complete", "cancel", "reopen")
 
     def get_queryset(self):
         return (

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -211,6 +212,7 @@ def activity_complete(
         locked.notes = notes
     if duration_minutes is not None:
         locked.duration_minutes = duration_minutes
+    locked.version += 1
     locked.save()
     _after_done(locked)
     if follow_up_at is not None:
@@ -228,6 +230,7 @@ def activity_cancel(*, activity: Activity, by: User) -> Activity:
     if locked.status != ActivityStatus.PLANNED:
         raise ValidationError(_("Only a planned activity can be cancelled."), code="not_planned")
     locked.cancel()
+    locked.version += 1
     locked.save()
     return locked
 
@@ -241,6 +244,7 @@ def activity_reopen(*, activity: Activity, by: User, planned_at: datetime | None
     locked.reopen()
     if planned_at is not None:
         locked.planned_at = planned_at
+    locked.version += 1
     locked.save()
     return locked
 
@@ -257,7 +261,8 @@ def activity_reschedule(
     if planned_at is None and due_at is None:
         raise ValidationError(_("A planned activity needs a planned time or a due date."), code="no_time")
     locked.planned_at, locked.due_at = planned_at, due_at
-    locked.save(update_fields=["planned_at", "due_at", "updated_at"])
+    locked.version += 1
+    locked.save(update_fields=["planned_at", "due_at", "version", "updated_at"])
     return locked
 
 
@@ -275,6 +280,7 @@ def activity_update(*, activity: Activity, by: User, **fields) -> Activity:
     _check_links(customer=locked.customer, contact=fields.get("contact"), opportunity=None)
     for name, value in fields.items():
         setattr(locked, name, value)
+    locked.version += 1
     locked.save()
     return locked
 
@@ -360,7 +366,7 @@ def plan_cancel(*, plan: ActivityPlan, by: User) -> int:
     locked.status = PlanStatus.CANCELLED
     locked.save(update_fields=["status"])
     return Activity.objects.filter(plan=locked, status=ActivityStatus.PLANNED).update(
-        status=ActivityStatus.CANCELLED, updated_at=timezone.now()
+        status=ActivityStatus.CANCELLED, version=F("version") + 1, updated_at=timezone.now()
     )
 
 

@@ -1,5 +1,7 @@
 """REST API of the after-sales app: tickets (scoped, written through the services) and the public
-ticket endpoint a customer (or their system) calls with the per-customer token."""
+ticket endpoint a customer (or their system) calls with the per-customer token.
+
+Tickets are never deleted (DELETE: 405): they are the service record of the customer; close them."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from contracts.models import Contract
-from crm.api import StrictFieldsMixin, TransitionNotAllowed
+from crm.api import (
+    IDEMPOTENCY_HEADER,
+    StrictFieldsMixin,
+    TransitionNotAllowed,
+    VersionedMixin,
+    idempotent,
+    unmet_entry,
+)
 from leads.models import Contact, Customer
 
 from . import selectors, services
@@ -47,7 +56,7 @@ class TicketSerializer(serializers.ModelSerializer):
             "id", "reference", "customer", "contact", "contract", "kind", "priority", "subject", "description", "status",
             "owner", "team", "source", "requester_name", "requester_email", "requester_phone",
             "response_due_at", "resolution_due_at", "first_responded_at", "resolved_at", "reopen_until",
-            "closed_at", "sla_state", "allowed_transitions", "status_url", "created_at", "updated_at",
+            "closed_at", "sla_state", "allowed_transitions", "status_url", "version", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -108,26 +117,40 @@ class TicketAssignSerializer(StrictFieldsMixin, serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True)
 
 
-class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
-    """Service tickets in the caller's scope (out of scope: 404). Moves go through `transition`."""
+class TicketViewSet(VersionedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                    viewsets.GenericViewSet):
+    """Service tickets in the caller's scope (out of scope: 404). Moves go through `transition` (a
+    refused one is 409 `transition_not_allowed` with the reason in `unmet`). No DELETE (405): tickets
+    are the customer's service record; close them instead."""
 
     serializer_class = TicketSerializer
     filterset_fields = ["status", "priority", "customer", "owner"]
     search_fields = ["subject", "customer__name"]
     ordering_fields = ["created_at", "resolution_due_at", "priority"]
+    supports_idempotency_key = True
+    conflict_actions = ("transition",)
 
     def get_queryset(self):
         return selectors.ticket_queue(user=self.request.user, view="all")
 
-    def _get(self, pk) -> Ticket:
-        return selectors.ticket_get_for_user(user=self.request.user, pk=pk)
+    def get_object(self) -> Ticket:
+        ticket = selectors.ticket_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_if_match(ticket)
+        return ticket
 
     def _out(self, ticket: Ticket, code=status.HTTP_200_OK) -> Response:
-        fresh = self._get(ticket.pk)
+        fresh = selectors.ticket_get_for_user(user=self.request.user, pk=ticket.pk)
         return Response(TicketSerializer(fresh, context=self.get_serializer_context()).data, status=code)
 
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer})
     def create(self, request, *args, **kwargs):
+        """Open a ticket (Idempotency-Key honoured)."""
+        key = request.META.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return self._create(request)
+        return idempotent(request, key, lambda: self._create(request))
+
+    def _create(self, request):
         data = TicketCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         ticket = services.ticket_create(created_by=request.user, source=TicketSource.API, **data.validated_data)
@@ -135,7 +158,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     @extend_schema(request=TicketUpdateSerializer, responses={200: TicketSerializer})
     def partial_update(self, request, pk=None):
-        ticket = self._get(pk)
+        ticket = self.get_object()
         data = TicketUpdateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         ticket = services.ticket_update(ticket=ticket, by=request.user, **data.validated_data)
@@ -144,19 +167,21 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     @extend_schema(request=TransitionSerializer, responses={200: TicketSerializer})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        ticket = self._get(pk)
+        ticket = self.get_object()
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             ticket = services.ticket_transition(ticket=ticket, by=request.user, **data.validated_data)
         except services.TransitionError as exc:
-            raise TransitionNotAllowed(detail=" ".join(exc.messages)) from exc
+            raise TransitionNotAllowed(
+                detail=" ".join(exc.messages), unmet=[unmet_entry(exc.code or "not_allowed", " ".join(exc.messages))]
+            ) from exc
         return self._out(ticket)
 
     @extend_schema(request=TicketAssignSerializer, responses={200: TicketSerializer})
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
-        ticket = self._get(pk)
+        ticket = self.get_object()
         data = TicketAssignSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -165,10 +190,11 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             raise exceptions.PermissionDenied(str(exc)) from exc
         return self._out(ticket)
 
-    @extend_schema(request=TicketCommentSerializer, responses={200: TicketCommentSerializer(many=True)})
+    @extend_schema(methods=["GET"], responses={200: TicketCommentSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=TicketCommentSerializer, responses={201: TicketCommentSerializer})
     @action(detail=True, methods=["get", "post"])
     def comments(self, request, pk=None):
-        ticket = self._get(pk)
+        ticket = self.get_object()
         if request.method == "POST":
             data = TicketCommentSerializer(data=request.data)
             data.is_valid(raise_exception=True)

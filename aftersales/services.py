@@ -250,6 +250,7 @@ def ticket_update(*, ticket: Ticket, by: User, **changes: Any) -> Ticket:
         _snapshot_policy(locked)
         locked.response_warned_at = locked.resolution_warned_at = None
         ticket_compute_deadlines(ticket=locked, changes=_history(locked))
+    locked.version += 1
     locked.save()
     return locked
 
@@ -272,7 +273,8 @@ def ticket_assign(*, ticket: Ticket, by: User, owner: User | None) -> Ticket:
     locked.owner = owner
     if locked.team_id is None and owner is not None:
         locked.team_id = owner.team_id
-    locked.save(update_fields=["owner", "team", "updated_at"])
+    locked.version += 1
+    locked.save(update_fields=["owner", "team", "version", "updated_at"])
     if owner is None:
         text = _("%(user)s returned the ticket to the team queue.") % {"user": by.display_name}
     else:
@@ -334,6 +336,7 @@ def ticket_transition(
     )
     if from_status in CLOCK_STOPPED and locked.status not in CLOCK_STOPPED:
         ticket_compute_deadlines(ticket=locked, changes=_history(locked), service_settings=service_settings)
+    locked.version += 1
     locked.save()
     _record_late(locked, now)
     if transition == "resolve":
@@ -371,7 +374,8 @@ def ticket_comment_add(
         and locked.status in ACTIVE_STATUSES
     ):
         locked.first_responded_at = now
-        locked.save(update_fields=["first_responded_at", "updated_at"])
+        locked.version += 1
+        locked.save(update_fields=["first_responded_at", "version", "updated_at"])
         _record_late(locked, now)
     if by_customer and locked.status == TicketStatus.WAITING:
         ticket_transition(

@@ -1,7 +1,12 @@
-"""REST API of contracts: scoped reads (with lines, payment plan, approval trail and money), drafting,
-the lifecycle moves and receipts, all written through contracts.services (the pages' rules).
+"""REST API of contracts: scoped reads (with lines, payment plan, approval trail and money), drafting
+(create, PATCH and DELETE of a draft), the lifecycle moves and receipts, all written through
+contracts.services (the pages' rules).
 
-Signing needs the signed scan and goes through the page (multipart upload); the API reports it."""
+Moves: `POST .../transition/` with `{"action": "submit" | "approve" | "reject" | "activate" | "complete" |
+"terminate", "comment"?, "reason"?}`, or the same as one endpoint each (`POST .../submit/`, ...). A move
+the rules refuse is 409 `transition_not_allowed`, each reason named in `unmet` (e.g. `no_lines`,
+`no_plan`, `cannot_review`). Signing needs the signed scan and goes through the page (multipart
+upload); the API reports it. DELETE: only a draft never sent to review (409 `not_deletable` otherwise)."""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from rest_framework.response import Response
 
 from crm.api import (
     IDEMPOTENCY_HEADER,
+    DeleteRefused,
     ScopedModelViewSet,
     StrictFieldsMixin,
     TransitionNotAllowed,
     idempotent,
+    unmet_entry,
 )
 from leads.models import Contact, Customer
 
@@ -84,7 +91,7 @@ class ContractSerializer(serializers.ModelSerializer):
             "tax_amount", "total_amount", "start_date", "end_date", "payment_terms", "terms",
             "needs_admin_approval", "signed_on", "our_signatory", "customer_signatory", "activated_on",
             "completed_on", "terminated_on", "termination_reason", "lines", "instalments", "approvals",
-            "allowed_actions", "created_at", "updated_at",
+            "allowed_actions", "version", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -98,6 +105,7 @@ class ContractSerializer(serializers.ModelSerializer):
 
 
 class ContractLineInputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, help_text="PATCH: the line kept (omit for a new line).")
     name = serializers.CharField(max_length=200)
     quantity = serializers.DecimalField(max_digits=12, decimal_places=2)
     unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
@@ -106,6 +114,7 @@ class ContractLineInputSerializer(serializers.Serializer):
 
 
 class ContractInstalmentInputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False, help_text="PATCH: the instalment kept (omit for a new one).")
     due_date = serializers.DateField()
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -130,6 +139,21 @@ class ContractCreateSerializer(StrictFieldsMixin, serializers.Serializer):
             self.fields["customer"].queryset = Customer.objects.visible_to(request.user)
 
 
+class ContractUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """PATCH a draft: any of its fields; `lines` / `instalments` replace the lists (rows with an `id`
+    are kept and updated, the others created, the missing deleted); the plan must still add up."""
+
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), required=False, allow_null=True)
+    title = serializers.CharField(max_length=200, required=False)
+    currency = serializers.ChoiceField(choices=Currency.choices, required=False)
+    start_date = serializers.DateField(required=False, allow_null=True)
+    end_date = serializers.DateField(required=False, allow_null=True)
+    payment_terms = serializers.CharField(required=False, allow_blank=True)
+    terms = serializers.CharField(required=False, allow_blank=True)
+    lines = ContractLineInputSerializer(many=True, required=False)
+    instalments = ContractInstalmentInputSerializer(many=True, required=False)
+
+
 class ContractCommentSerializer(StrictFieldsMixin, serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -146,28 +170,52 @@ class ContractReceiptInputSerializer(StrictFieldsMixin, serializers.Serializer):
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
-def _call(fn, **kwargs):
-    """Run a service; its refusals become the API's 409 (transition) or 400 (invalid input)."""
+MOVES = {
+    "submit": services.contract_submit,
+    "approve": services.contract_approve,
+    "reject": services.contract_reject,
+    "activate": services.contract_activate,
+    "complete": services.contract_complete,
+    "terminate": services.contract_terminate,
+}
+
+
+class ContractTransitionSerializer(StrictFieldsMixin, serializers.Serializer):
+    action = serializers.ChoiceField(choices=list(MOVES))
+    comment = serializers.CharField(required=False, allow_blank=True, default="",
+                                    help_text="approve, reject (required to reject).")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="terminate (required).")
+
+
+def _call(fn, *, refusal_is_conflict: bool = False, **kwargs):
+    """Run a service. Field errors are 400; in a move (`refusal_is_conflict`) any other refusal of the
+    rules is a 409 naming each reason in `unmet`; outside a move only a wrong status is."""
     try:
         return fn(**kwargs)
     except PermissionDenied as exc:
         raise exceptions.NotFound() from exc
     except DjangoValidationError as exc:
-        code = getattr(exc, "code", None)
-        if code in {"transition_not_allowed", "cannot_review", "cannot_terminate", "not_draft",
-                    "opportunity_not_winnable", "not_receivable"}:
-            raise TransitionNotAllowed(detail=" ".join(exc.messages), code=code) from exc
+        if hasattr(exc, "error_dict"):
+            raise
+        if refusal_is_conflict or exc.code in {"not_draft", "transition_not_allowed"}:
+            unmet = [unmet_entry(error.code or "not_allowed", " ".join(error.messages)) for error in exc.error_list]
+            raise TransitionNotAllowed(detail=" ".join(exc.messages), unmet=unmet) from exc
         raise
 
 
 class ContractViewSet(ScopedModelViewSet):
-    """Contracts you may see. Writes: POST to create a draft, then the action endpoints."""
+    """Contracts you may see. Writes: POST to create a draft, PATCH / DELETE it while it is a draft,
+    then the moves (`transition`, or one endpoint per move) and receipts."""
 
     serializer_class = ContractSerializer
     queryset = Contract.objects.select_related("customer", "owner").prefetch_related(
         "lines__contract", "instalments__receipts", "approvals__actor"
     )
-    http_method_names = ["get", "post", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    conflict_actions = (
+        "partial_update", "destroy", "transition", "submit", "approve", "reject", "activate", "complete",
+        "terminate", "receipts",
+    )
     filterset_fields = ["status", "owner", "customer"]
     search_fields = ["number", "title", "customer__name"]
     ordering_fields = ["created_at", "total_amount", "signed_on"]
@@ -191,6 +239,26 @@ class ContractViewSet(ScopedModelViewSet):
     def get_serializer_class(self):
         return ContractSerializer
 
+    @extend_schema(request=ContractUpdateSerializer, responses=ContractSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        """Edit a draft (409 `transition_not_allowed` once it has been submitted)."""
+        contract = self.get_object()
+        body = ContractUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        lines, instalments = data.pop("lines", None), data.pop("instalments", None)
+        _call(services.contract_update, contract=contract, user=request.user, fields=data, lines=lines,
+              instalments=instalments)
+        return self._respond(request, contract)
+
+    def perform_destroy(self, instance):
+        try:
+            services.contract_delete(contract=instance, user=self.request.user)
+        except PermissionDenied as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
+        except DjangoValidationError as exc:
+            raise DeleteRefused(detail=" ".join(exc.messages), code=exc.code) from exc
+
     def _respond(self, request, contract):
         fresh = self.get_queryset().get(pk=contract.pk)
         return Response(ContractSerializer(fresh, context={"request": request}).data)
@@ -202,8 +270,23 @@ class ContractViewSet(ScopedModelViewSet):
             body = body_serializer(data=request.data)
             body.is_valid(raise_exception=True)
             kwargs.update(body.validated_data)
-        _call(service, contract=contract, user=request.user, **kwargs)
+        _call(service, refusal_is_conflict=True, contract=contract, user=request.user, **kwargs)
         return self._respond(request, contract)
+
+    @extend_schema(request=ContractTransitionSerializer, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        """One move of the lifecycle, chosen by `action` (as the endpoint of the same name)."""
+        body = ContractTransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        move = body.validated_data["action"]
+        service = MOVES[move]
+        extra = {}
+        if move in ("approve", "reject"):
+            extra["comment"] = body.validated_data["comment"]
+        elif move == "terminate":
+            extra["reason"] = body.validated_data["reason"]
+        return self._move(request, service, **extra)
 
     @extend_schema(request=None, responses=ContractSerializer)
     @action(detail=True, methods=["post"])

@@ -3,7 +3,8 @@ the later lifecycle, attachments and receipts (回款).
 
 Each service runs in one transaction, locks the contract it changes, checks the rules of
 `contracts.rules`, writes the approval trail, and raises `ValidationError` (translated message) when a
-rule refuses; a refused call changes nothing.
+rule refuses; a refused call changes nothing. Every change moves the contract's `version` on (the API's
+ETag / If-Match).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, ProtectedError, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed
+
+from accounts.scope import is_manager_or_admin
 
 from . import rules
 from .models import (
@@ -249,6 +252,7 @@ def contract_update(
         else list(locked.lines.all())
     )
     _recompute_totals(locked, saved_lines)
+    locked.version += 1
     locked.save()
     if instalments is not None:
         instalments = list(instalments)
@@ -259,6 +263,23 @@ def contract_update(
         payment_plan_validate(total=locked.total_amount, currency=locked.currency,
                               amounts=locked.instalments.values_list("amount", flat=True))
     return locked
+
+
+@transaction.atomic
+def contract_delete(*, contract: Contract, user: User) -> None:
+    """Delete a draft that was never sent to review (no approval trail), by its owner or a manager or
+    administrator who sees it. Anything further along is kept: reject, terminate or let it complete."""
+    locked = _lock(contract, user)
+    if locked.status != ContractStatus.DRAFT or locked.approvals.exists():
+        raise ValidationError(_("Only a draft that was never submitted can be deleted."), code="not_deletable")
+    if locked.owner_id != user.pk and not is_manager_or_admin(user):
+        raise PermissionDenied(_("You cannot change this contract."))
+    try:
+        with transaction.atomic():
+            locked.delete()
+    except ProtectedError as exc:
+        raise ValidationError(_("Other records refer to this contract: it cannot be deleted."),
+                              code="not_deletable") from exc
 
 
 # --- review ---------------------------------------------------------------------------------------
@@ -286,6 +307,7 @@ def contract_submit(*, contract: Contract, user: User, comment: str = "") -> Con
     locked.needs_admin_approval = locked.total_amount > ContractSettings.load().second_approval_threshold
     locked.submitted_at = timezone.now()
     locked.approved_at = None
+    locked.version += 1
     locked.save()
     _trail(locked, user, ApprovalAction.SUBMITTED, comment=comment)
     return locked
@@ -308,6 +330,7 @@ def contract_approve(*, contract: Contract, user: User, comment: str = "") -> Co
     if locked.is_fully_approved():
         _transition(locked, "approve")
         locked.approved_at = timezone.now()
+    locked.version += 1
     locked.save()
     return locked
 
@@ -325,6 +348,7 @@ def contract_reject(*, contract: Contract, user: User, comment: str) -> Contract
     level = rules.pending_level(locked)
     _trail(locked, user, ApprovalAction.REJECTED, level=level, comment=comment)
     _transition(locked, "reject")
+    locked.version += 1
     locked.save()
     return locked
 
@@ -361,6 +385,7 @@ def contract_sign(
     locked.signed_on = signed_on
     locked.our_signatory = our_signatory.strip()
     locked.customer_signatory = customer_signatory.strip()
+    locked.version += 1
     locked.save()
     if locked.opportunity_id:
         _win_opportunity(locked, user)
@@ -407,6 +432,7 @@ def contract_activate(*, contract: Contract, user: User, on: date | None = None)
     locked = _lock(contract, user)
     _transition(locked, "activate")
     locked.activated_on = on or timezone.localdate()
+    locked.version += 1
     locked.save()
     return locked
 
@@ -417,6 +443,7 @@ def contract_complete(*, contract: Contract, user: User, on: date | None = None)
     locked = _lock(contract, user)
     _transition(locked, "complete")
     locked.completed_on = on or timezone.localdate()
+    locked.version += 1
     locked.save()
     return locked
 
@@ -434,6 +461,7 @@ def contract_terminate(*, contract: Contract, user: User, reason: str, on: date 
     _transition(locked, "terminate")
     locked.terminated_on = on or timezone.localdate()
     locked.termination_reason = reason
+    locked.version += 1
     locked.save()
     return locked
 
@@ -558,4 +586,5 @@ def payment_receipt_record(
     row.paid_amount = PaymentReceipt.objects.filter(instalment=row).aggregate(s=Sum("amount"))["s"] or ZERO
     row._history_user = user
     row.save(update_fields=["paid_amount"])
+    Contract.objects.filter(pk=locked.pk).update(version=F("version") + 1, updated_at=timezone.now())
     return receipt

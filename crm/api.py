@@ -8,6 +8,7 @@ crm/api_urls.py registers them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions, status, viewsets
+from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,16 +28,39 @@ IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
 
 
 # --- errors ------------------------------------------------------------------------------------
+def unmet_entry(code: str, detail: Any, field: str | None = None) -> dict[str, Any]:
+    """One reason a move was refused: a stable `code` (e.g. "field:budget", "checklist:12",
+    "no_signed_contract", "reopen_window_passed"), the translated `detail`, and the `field` it names."""
+    return {"code": str(code), "detail": str(detail), "field": field}
+
+
+def _as_unmet(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return unmet_entry(item.get("code", "unmet"), item.get("detail", item.get("label", "")), item.get("field"))
+    if hasattr(item, "code") and hasattr(item, "label"):  # opportunities.models.Unmet
+        return unmet_entry(item.code, item.label, getattr(item, "field", None))
+    return unmet_entry("unmet", item)
+
+
 class TransitionNotAllowed(exceptions.APIException):
-    """409: the state machine refused the move. `unmet` names the rules (e.g. exit criteria) not met."""
+    """409: the state machine refused the move. `unmet` names each rule not met (e.g. an exit
+    criterion) as `{"code", "detail", "field"}`; the top-level code is always `transition_not_allowed`."""
 
     status_code = status.HTTP_409_CONFLICT
     default_code = "transition_not_allowed"
     default_detail = _("This move is not allowed.")
 
-    def __init__(self, detail: str | None = None, unmet: list[str] | None = None, code: str | None = None):
+    def __init__(self, detail: str | None = None, unmet: Iterable[Any] | None = None, code: str | None = None):
         super().__init__(detail=detail, code=code)
-        self.unmet = list(unmet or [])
+        self.unmet = [_as_unmet(item) for item in (unmet or [])]
+
+
+class DeleteRefused(exceptions.APIException):
+    """409: the record exists and you may change it, but the rules keep it (e.g. a deal with a contract)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "delete_not_allowed"
+    default_detail = _("This record cannot be deleted.")
 
 
 class EditConflict(exceptions.APIException):
@@ -84,7 +108,7 @@ def exception_handler(exc, context):
     else:
         body = {"code": _first_code(exc.get_codes(), "error"), "detail": str(exc.detail)}
         if isinstance(exc, TransitionNotAllowed):
-            body["unmet"] = [str(item) for item in exc.unmet]
+            body["unmet"] = exc.unmet
         response.data = body
     return response
 
@@ -108,39 +132,75 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)
 
 
+# --- the error body, for the schema -------------------------------------------------------------
+class UnmetSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable code of the rule not met, e.g. field:budget, checklist:12, "
+                                           "no_signed_contract, no_lines, reopen_window_passed.")
+    detail = serializers.CharField(help_text="The rule, in the request's language (Accept-Language).")
+    field = serializers.CharField(allow_null=True, help_text="The field the rule is about, if any.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer: a stable `code`, a translated `detail`; `errors` (field name -> messages) on a
+    400; `unmet` on a 409 transition_not_allowed."""
+
+    code = serializers.CharField(help_text="Stable: invalid, not_authenticated, authentication_failed, "
+                                           "permission_denied, not_found, transition_not_allowed, conflict, "
+                                           "delete_not_allowed, precondition_failed, unsupported_media_type, "
+                                           "throttled, ...")
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="400 only: field name -> list of messages.")
+    unmet = UnmetSerializer(many=True, required=False, help_text="409 transition_not_allowed only.")
+
+
 # --- viewset base -------------------------------------------------------------------------------
+WRITE_METHODS = ("PATCH", "PUT", "DELETE", "POST")
+
+
 def etag_for(instance) -> str | None:
     version = getattr(instance, "version", None)
     return None if version is None else f'W/"{instance.pk}-{version}"'
 
 
-class ScopedModelViewSet(viewsets.ModelViewSet):
-    """A resource read through the scope rule, with ETag/If-Match and Idempotency-Key support.
+def _if_match_tags(header: str) -> list[str]:
+    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
 
-    Subclasses set `queryset` (a ScopedQuerySet) and implement `perform_create` / `perform_update` /
-    `perform_destroy` by calling their app's services.
-    """
 
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+class VersionedMixin:
+    """`version` as ETag, and If-Match honoured on every write to one record.
 
-    def get_queryset(self):
-        return super().get_queryset().visible_to(self.request.user)
+    A write with If-Match runs in one transaction: the record's row is locked (FOR UPDATE) while its
+    version is compared, so nobody can change it between the check and the service's write; a stale
+    If-Match is a 412 and nothing changes. Any error answer rolls the whole request back."""
 
-    # ETag on every single-object response; If-Match checked before any change.
-    def get_object(self):
-        try:
-            instance = super().get_object()
-        except Http404:
-            lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
-            log_scope_denial(
-                self.get_queryset(), self.request.user, **{self.lookup_field: self.kwargs.get(lookup_url_kwarg)}
+    supports_if_match = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in WRITE_METHODS and kwargs and request.headers.get("If-Match"):
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def check_if_match(self, instance) -> None:
+        expected = self.request.headers.get("If-Match")
+        if not expected or self.request.method not in WRITE_METHODS or getattr(instance, "version", None) is None:
+            return
+        current = instance.version
+        if transaction.get_connection().in_atomic_block:
+            current = (
+                type(instance)._base_manager.select_for_update().filter(pk=instance.pk)
+                .values_list("version", flat=True).first()
             )
-            raise
-        if self.request.method in ("PATCH", "PUT", "DELETE", "POST"):
-            expected = self.request.headers.get("If-Match")
-            current = etag_for(instance)
-            if expected and current and expected.strip() not in (current, current.removeprefix("W/"), "*"):
-                raise PreconditionFailed()
+        tags = _if_match_tags(expected)
+        if "*" not in tags and f'"{instance.pk}-{current}"' not in tags:
+            raise PreconditionFailed()
+
+    def get_object(self):
+        instance = super().get_object()
+        self.check_if_match(instance)
         return instance
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -149,6 +209,32 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
         if isinstance(data, dict) and "version" in data and "id" in data and response.status_code < 300:
             response["ETag"] = f'W/"{data["id"]}-{data["version"]}"'
         return response
+
+
+class ScopedModelViewSet(VersionedMixin, viewsets.ModelViewSet):
+    """A resource read through the scope rule, with ETag/If-Match and Idempotency-Key support.
+
+    Subclasses set `queryset` (a ScopedQuerySet) and implement `perform_create` / `perform_update` /
+    `perform_destroy` by calling their app's services.
+    """
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    supports_idempotency_key = True
+    # the actions that can answer 409 (documented in the schema; see crm/schema.py)
+    conflict_actions: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+            log_scope_denial(
+                self.get_queryset(), self.request.user, **{self.lookup_field: self.kwargs.get(lookup_url_kwarg)}
+            )
+            raise
 
     def create(self, request, *args, **kwargs):
         key = request.META.get(IDEMPOTENCY_HEADER)

@@ -20,8 +20,8 @@ from .models import Contact, Customer, CustomerStatus, SourceChannel, Tier
 class CustomerContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Contact
-        fields = ["id", "name", "title", "phone", "email", "wechat", "is_decision_maker", "notes"]
-        read_only_fields = ["id"]
+        fields = ["id", "name", "title", "phone", "email", "wechat", "is_decision_maker", "notes", "version"]
+        read_only_fields = ["id", "version"]
 
 
 class TagListField(serializers.ListField):
@@ -81,7 +81,10 @@ class CustomerReleaseSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class CustomerViewSet(ScopedModelViewSet):
-    """Customers in the caller's scope (their own, their teams' pools; out of scope: 404)."""
+    """Customers in the caller's scope (their own, their teams' pools; out of scope: 404).
+
+    No DELETE (405): a customer is never deleted through the API. Set `status` to `inactive` to retire
+    one; duplicates are merged on the pages (the merge keeps the history of both)."""
 
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
@@ -89,6 +92,7 @@ class CustomerViewSet(ScopedModelViewSet):
     search_fields: list[str] = []
     ordering_fields = ["updated_at", "name", "next_follow_up_at", "created_at"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+    conflict_actions = ("partial_update", "claim")
 
     def get_queryset(self):
         return super().get_queryset().select_related("owner", "team", "source").prefetch_related("tags", "contacts")
@@ -159,8 +163,10 @@ class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Contact
-        fields = ["id", "customer", "name", "title", "phone", "email", "wechat", "is_decision_maker", "notes"]
-        read_only_fields = ["id"]
+        fields = [
+            "id", "customer", "name", "title", "phone", "email", "wechat", "is_decision_maker", "notes", "version",
+        ]
+        read_only_fields = ["id", "version"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

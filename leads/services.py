@@ -17,6 +17,7 @@ from django.core import serializers
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -226,6 +227,8 @@ def contact_save(*, customer: Customer, by: User | None, contact: Contact | None
     contact.full_clean(exclude=["customer"])
     if by is not None:
         contact._history_user = by
+    if contact.pk is not None:  # an edit: the next version, read under the row lock (API ETag/If-Match)
+        contact.version = Contact.objects.select_for_update().values_list("version", flat=True).get(pk=contact.pk) + 1
     contact.save()
     Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     return contact
@@ -507,9 +510,12 @@ def _move_rows(model, field_name: str, loser_pk, survivor_pk, conflicts: list) -
     ids = list(qs.values_list("pk", flat=True))
     if not ids:
         return []
+    changes = {field_name: survivor_pk}
+    if any(field.name == "version" for field in model._meta.concrete_fields):  # the API's ETag moves on
+        changes["version"] = F("version") + 1
     try:
         with transaction.atomic():
-            model._base_manager.filter(pk__in=ids).update(**{field_name: survivor_pk})
+            model._base_manager.filter(pk__in=ids).update(**changes)
         return ids
     except IntegrityError:
         pass
@@ -517,7 +523,7 @@ def _move_rows(model, field_name: str, loser_pk, survivor_pk, conflicts: list) -
     for obj in model._base_manager.filter(pk__in=ids):
         try:
             with transaction.atomic():
-                model._base_manager.filter(pk=obj.pk).update(**{field_name: survivor_pk})
+                model._base_manager.filter(pk=obj.pk).update(**changes)
             moved.append(obj.pk)
         except IntegrityError:
             conflicts.append(_serialize(obj))

@@ -1,5 +1,6 @@
 """REST API of the in-app notifications: the caller's own only (anyone else's is a 404), marked read
-through notifications.services (PATCH `{"read": true}`, `POST .../read/` or `POST .../read-all/`)."""
+through notifications.services (PATCH `{"read": true}`, `POST .../read/` or `POST .../read-all/`) and
+deleted by their recipient (DELETE)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.api import StrictFieldsMixin
+from crm.api import StrictFieldsMixin, VersionedMixin
 
 from . import selectors, services
 from .models import Notification
@@ -23,8 +24,8 @@ class NotificationSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Notification
-        fields = ["id", "verb", "title", "body", "link", "late", "read", "read_at", "created_at"]
-        read_only_fields = ["id", "verb", "title", "body", "link", "late", "read_at", "created_at"]
+        fields = ["id", "verb", "title", "body", "link", "late", "read", "read_at", "version", "created_at"]
+        read_only_fields = ["id", "verb", "title", "body", "link", "late", "read_at", "version", "created_at"]
 
     def validate_read(self, value: bool) -> bool:
         if not value:
@@ -40,9 +41,9 @@ class NotificationFilter(filters.FilterSet):
         fields = ["unread", "verb", "late"]
 
 
-class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                          viewsets.GenericViewSet):
-    """Your notifications, newest first."""
+class NotificationViewSet(VersionedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                          mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your notifications, newest first. DELETE removes one of yours."""
 
     serializer_class = NotificationSerializer
     queryset = Notification.objects.all()
@@ -50,7 +51,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     search_fields = ["title", "body"]
     ordering_fields = ["created_at", "read_at"]
     ordering = ["-created_at", "-id"]
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         return selectors.notification_list(user=self.request.user)
@@ -58,6 +59,9 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     def perform_update(self, serializer):
         if serializer.validated_data.get("is_read"):
             serializer.instance = services.notification_mark_read(notification=serializer.instance)
+
+    def perform_destroy(self, instance):
+        services.notification_delete(notification=instance, user=self.request.user)
 
     @extend_schema(request=None, responses=NotificationSerializer)
     @action(detail=True, methods=["post"])

@@ -28,7 +28,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -451,11 +453,26 @@ def delivery_retry(*, delivery: Delivery, now: datetime | None = None) -> bool:
 
 
 def notification_mark_read(*, notification: Notification, now: datetime | None = None) -> Notification:
+    """Mark read (idempotent: a second call changes nothing, not even the version)."""
     if notification.read_at is None:
-        notification.read_at = now or timezone.now()
-        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+        read_at = now or timezone.now()
+        claimed = Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
+            read_at=read_at, version=F("version") + 1
+        )
+        if claimed:
+            notification.read_at = read_at
+        notification.refresh_from_db(fields=["read_at", "version"])
     return notification
 
 
 def notifications_mark_all_read(*, user: User, now: datetime | None = None) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=now or timezone.now())
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=now or timezone.now(), version=F("version") + 1
+    )
+
+
+def notification_delete(*, notification: Notification, user: User) -> None:
+    """The recipient deletes one of their notifications (anyone else's is not theirs to delete)."""
+    if notification.user_id != user.pk:
+        raise PermissionDenied
+    Notification.objects.filter(pk=notification.pk, user=user).delete()

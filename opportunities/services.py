@@ -7,8 +7,9 @@ move deals through these functions:
 
     opportunity_create, opportunity_update, opportunity_advance, opportunity_move_back,
     opportunity_win, opportunity_lose, opportunity_reopen, opportunity_checklist_tick,
-    opportunity_record_activity, stage_deactivate, pipeline_ensure_closed_stages, stalled_scan,
-    priority_refresh.
+    opportunity_record_activity, pipeline_create, pipeline_update, pipeline_delete, stage_create,
+    stage_update, stage_reorder, stage_deactivate, stage_delete, pipeline_ensure_closed_stages,
+    stalled_scan, priority_refresh.
 
 A refused move raises `TransitionRefused` (code "transition_not_allowed", the translated message and
 the `unmet` list); a move or edit based on a stale copy raises `ConflictError` (code "conflict").
@@ -24,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed
 
-from accounts.scope import is_manager_or_admin, managed_user_ids
+from accounts.scope import is_manager_or_admin, managed_user_ids, sees_everything
 from leads.models import Contact, Customer
 
 from . import scoring, signals
@@ -138,6 +139,164 @@ def stage_deactivate(*, stage: Stage, user: User | None, move_to: Stage | None =
     change_ids = [change.pk for change in changes]
     transaction.on_commit(lambda: _send_reassigned(change_ids, user))
     return len(rows)
+
+
+PIPELINE_FIELDS = ("code", "name_zh", "name_en", "is_default", "is_active", "order")
+STAGE_FIELDS = (
+    "code", "name_zh", "name_en", "order", "default_probability", "stall_days", "exit_fields", "playbook_zh",
+    "playbook_en",
+)
+
+
+def _require_admin(user: User | None) -> None:
+    """Pipelines and stages are configuration: administrators only (None: a management command)."""
+    if user is not None and not sees_everything(user):
+        raise PermissionDenied(_("Only administrators can change pipelines and stages."))
+
+
+def _set_fields(obj: Any, fields: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise TypeError(f"unknown fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(obj, name, value)
+
+
+def _take_default(pipeline: Pipeline) -> None:
+    """`pipeline` becomes the default one (there is exactly one: a partial unique constraint)."""
+    Pipeline.objects.filter(is_default=True).exclude(pk=pipeline.pk).update(is_default=False)
+
+
+@transaction.atomic
+def pipeline_create(*, user: User | None, **fields: Any) -> Pipeline:
+    """A new pipeline (as in Django admin), with its won and lost stages; open stages are added next."""
+    _require_admin(user)
+    pipeline = Pipeline()
+    _set_fields(pipeline, fields, PIPELINE_FIELDS)
+    if pipeline.is_default and not pipeline.is_active:
+        raise ValidationError({"is_active": _("The default pipeline must stay active.")})
+    pipeline.full_clean(validate_constraints=False)
+    if pipeline.is_default:
+        Pipeline.objects.select_for_update().filter(is_default=True).exists()
+        _take_default(pipeline)
+    pipeline.save()
+    pipeline_ensure_closed_stages(pipeline=pipeline)
+    return pipeline
+
+
+@transaction.atomic
+def pipeline_update(*, pipeline: Pipeline, user: User | None, **fields: Any) -> Pipeline:
+    """Rename, reorder, (de)activate or make default. The default pipeline stays active and stays the
+    default until another one is made default (there is always one)."""
+    _require_admin(user)
+    locked = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    was_default = locked.is_default
+    _set_fields(locked, fields, PIPELINE_FIELDS)
+    if was_default and not locked.is_default:
+        raise ValidationError({"is_default": _("Make another pipeline the default instead.")})
+    if locked.is_default and not locked.is_active:
+        raise ValidationError({"is_active": _("The default pipeline must stay active.")})
+    locked.full_clean(validate_constraints=False)
+    if locked.is_default and not was_default:
+        _take_default(locked)
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def pipeline_delete(*, pipeline: Pipeline, user: User | None) -> None:
+    """Delete a pipeline that was never used (as Django admin allows): not the default one, and no
+    opportunity in it; otherwise deactivate it."""
+    _require_admin(user)
+    locked = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    if locked.is_default:
+        raise ValidationError(_("The default pipeline cannot be deleted."), code="default_pipeline")
+    if Opportunity.objects.filter(pipeline_id=locked.pk).exists():
+        raise ValidationError(_("This pipeline has opportunities: deactivate it instead."), code="pipeline_in_use")
+    StageChecklistItem.objects.filter(stage__pipeline=locked).delete()
+    Stage.objects.filter(pipeline=locked).delete()
+    locked.delete()
+
+
+def _next_open_order(pipeline: Pipeline) -> int:
+    top = Stage.objects.filter(pipeline=pipeline, kind=StageKind.OPEN).order_by("-order").values_list(
+        "order", flat=True
+    ).first()
+    return (top or 0) + 1
+
+
+@transaction.atomic
+def stage_create(*, pipeline: Pipeline, user: User | None, **fields: Any) -> Stage:
+    """A new open stage (won and lost exist once per pipeline); by default after the last open one."""
+    _require_admin(user)
+    Pipeline.objects.select_for_update().filter(pk=pipeline.pk).exists()  # one creation at a time per pipeline
+    stage = Stage(pipeline=pipeline, kind=StageKind.OPEN)
+    _set_fields(stage, fields, STAGE_FIELDS)
+    if "order" not in fields:
+        stage.order = _next_open_order(pipeline)
+    stage.full_clean()
+    stage.save()
+    return stage
+
+
+@transaction.atomic
+def stage_update(*, stage: Stage, user: User | None, is_active: bool | None = None, **fields: Any) -> Stage:
+    """Edit a stage's names, code, order, probability, stall days, exit criteria and playbook; or
+    reactivate it (`is_active=True`). Deactivation moves its deals: that is `stage_deactivate`."""
+    _require_admin(user)
+    locked = Stage.objects.select_for_update().get(pk=stage.pk)
+    _set_fields(locked, fields, STAGE_FIELDS)
+    if is_active:
+        locked.is_active = True
+    elif is_active is False and locked.is_active:
+        raise ValidationError({"is_active": _("Deactivate the stage with stage_deactivate (it moves its deals).")})
+    locked.full_clean()
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def stage_reorder(*, pipeline: Pipeline, user: User | None, stage_ids: list[int]) -> list[Stage]:
+    """Put the pipeline's open stages in the given order (all of them, each once); won and lost stay last."""
+    _require_admin(user)
+    stages = {s.pk: s for s in Stage.objects.select_for_update().filter(pipeline=pipeline, kind=StageKind.OPEN)}
+    if sorted(stage_ids) != sorted(stages) or len(set(stage_ids)) != len(stage_ids):
+        raise ValidationError(
+            {"stages": _("List every open stage of the pipeline exactly once.")}, code="stages_mismatch"
+        )
+    ordered = []
+    for position, pk in enumerate(stage_ids, start=1):
+        stage = stages[pk]
+        if stage.order != position:
+            stage.order = position
+            stage.save(update_fields=["order"])
+        ordered.append(stage)
+    top = len(ordered)
+    for closed in Stage.objects.select_for_update().filter(pipeline=pipeline).exclude(kind=StageKind.OPEN):
+        if closed.order <= top:  # keep won and lost after the open stages
+            closed.order = top + (1 if closed.kind == StageKind.WON else 2)
+            closed.save(update_fields=["order"])
+    return ordered
+
+
+@transaction.atomic
+def stage_delete(*, stage: Stage, user: User | None) -> None:
+    """Delete an open stage that no deal is in or ever was in (its history would lose its meaning);
+    otherwise it can only be deactivated. The won and lost stages are never deleted."""
+    _require_admin(user)
+    locked = Stage.objects.select_for_update().get(pk=stage.pk)
+    if not locked.is_open:
+        raise ValidationError(_("The won and lost stages cannot be deleted."), code="closed_stage")
+    used = (
+        Opportunity.objects.filter(stage_id=locked.pk).exists()
+        or Opportunity.objects.filter(lost_from_stage_id=locked.pk).exists()
+        or StageChange.objects.filter(Q(from_stage_id=locked.pk) | Q(to_stage_id=locked.pk)).exists()
+    )
+    if used:
+        raise ValidationError(
+            _("Deals are or were in this stage: deactivate it instead of deleting it."), code="stage_in_use"
+        )
+    locked.delete()
 
 
 def _send_reassigned(change_ids: list[int], user: User | None) -> None:

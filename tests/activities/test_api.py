@@ -119,6 +119,7 @@ class TestActivityApi:
         again = api.post(f"{URL}{activity.pk}/cancel/")
         assert again.status_code == 409
         assert again.json()["code"] == "transition_not_allowed"
+        assert [item["code"] for item in again.json()["unmet"]] == ["not_planned"]
         assert api.post(f"{URL}{other.pk}/cancel/").json()["status"] == "cancelled"
         assert api.post(f"{URL}{other.pk}/reopen/", {}, format="json").json()["status"] == "planned"
 
@@ -142,3 +143,38 @@ class TestActivityApi:
         api.force_authenticate(org.rep_a)
         with django_assert_max_num_queries(8):
             assert api.get(URL).json()["count"] == 5
+
+
+@pytest.mark.django_db
+class TestActivityVersionsAndDelete:
+    def test_every_change_moves_the_version_and_a_stale_if_match_is_412(self, api, org):
+        activity = planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        read = api.get(f"{URL}{activity.pk}/")
+        assert read["ETag"] == f'W/"{activity.pk}-1"'
+        edited = api.patch(f"{URL}{activity.pk}/", {"subject": "改 Changed"}, format="json", HTTP_IF_MATCH=read["ETag"])
+        assert edited.status_code == 200 and edited.json()["version"] == 2
+        for stale in (
+            api.patch(f"{URL}{activity.pk}/", {"subject": "Lost"}, format="json", HTTP_IF_MATCH=read["ETag"]),
+            api.post(f"{URL}{activity.pk}/complete/", {}, format="json", HTTP_IF_MATCH=read["ETag"]),
+        ):
+            assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
+        activity.refresh_from_db()
+        assert (activity.subject, activity.status, activity.version) == ("改 Changed", "planned", 2)
+        done = api.post(f"{URL}{activity.pk}/complete/", {}, format="json", HTTP_IF_MATCH=edited["ETag"])
+        assert done.status_code == 200 and done["ETag"] == f'W/"{activity.pk}-3"'
+
+    def test_version_and_created_by_cannot_be_set(self, api, org):
+        activity = planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        refused = api.patch(f"{URL}{activity.pk}/", {"version": 9, "created_by": org.rep_a2.pk}, format="json",
+                            HTTP_ACCEPT_LANGUAGE="zh-hans")
+        assert refused.status_code == 400
+        assert refused.json()["errors"] == {"version": ["此字段不可设置。"], "created_by": ["此字段不可设置。"]}
+
+    def test_no_delete_and_out_of_scope_is_404_first(self, api, org):
+        mine, theirs = planned(org.rep_a), planned(org.rep_b)
+        api.force_authenticate(org.rep_a)
+        assert api.delete(f"{URL}{mine.pk}/").status_code == 405
+        assert api.patch(f"{URL}{theirs.pk}/", {"subject": "x"}, format="json").status_code == 404
+        assert Activity.objects.count() == 2

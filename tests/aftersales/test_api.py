@@ -54,6 +54,7 @@ class TestTicketApi:
         refused = client.post(f"/api/v1/tickets/{body['id']}/transition/", {"transition": "close"},
                               format="json")
         assert refused.status_code == 409 and refused.json()["code"] == "transition_not_allowed"
+        assert [item["code"] for item in refused.json()["unmet"]] == ["not_allowed"]
 
     def test_cannot_create_for_a_customer_out_of_scope_or_set_the_status(self, org, api):
         other = CustomerFactory(owner=org.rep_b)
@@ -94,3 +95,28 @@ class TestPublicTicketApi:
         assert client.post(url, data, format="json", REMOTE_ADDR="198.51.100.7").status_code == 429
         assert client.post("/api/v1/service/public/bad-token/tickets/", data, format="json").status_code == 404
         assert Ticket.objects.get().source == "api"
+
+
+@pytest.mark.django_db
+class TestTicketVersionsAndDelete:
+    def test_each_change_moves_the_version_and_a_stale_if_match_is_412(self, org, api):
+        ticket = make_ticket(owner=org.rep_a)
+        client = api(org.rep_a)
+        read = client.get(f"/api/v1/tickets/{ticket.pk}/")
+        assert read["ETag"] == f'W/"{ticket.pk}-1"' and read.json()["version"] == 1
+        edited = client.patch(f"/api/v1/tickets/{ticket.pk}/", {"subject": "新 New"}, format="json",
+                              HTTP_IF_MATCH=read["ETag"])
+        assert edited.status_code == 200 and edited.json()["version"] == 2
+        stale = client.post(f"/api/v1/tickets/{ticket.pk}/transition/", {"transition": "start"}, format="json",
+                            HTTP_IF_MATCH=read["ETag"])
+        assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
+        ticket.refresh_from_db()
+        assert (ticket.status, ticket.version) == (TicketStatus.OPEN, 2)
+        moved = client.post(f"/api/v1/tickets/{ticket.pk}/transition/", {"transition": "start"}, format="json",
+                            HTTP_IF_MATCH=edited["ETag"])
+        assert moved.status_code == 200 and moved["ETag"] == f'W/"{ticket.pk}-3"'
+
+    def test_tickets_are_never_deleted(self, org, api):
+        ticket = make_ticket(owner=org.rep_a)
+        assert api(org.rep_a).delete(f"/api/v1/tickets/{ticket.pk}/").status_code == 405
+        assert Ticket.objects.filter(pk=ticket.pk).exists()

@@ -63,7 +63,8 @@ class TestContractApiWrite:
         assert response.json()["total_amount"] == "200.00"
         assert api(org.rep_a).post(f"{URL}{pk}/submit/").json()["status"] == "in_review"
         refused = api(org.rep_a).post(f"{URL}{pk}/approve/", {"comment": "me"}, format="json")
-        assert refused.status_code == 409 and refused.json()["code"] == "cannot_review"
+        assert refused.status_code == 409 and refused.json()["code"] == "transition_not_allowed"
+        assert [item["code"] for item in refused.json()["unmet"]] == ["cannot_review"]
         assert api(org.manager_a).post(f"{URL}{pk}/approve/", {}, format="json").json()["status"] == "approved"
 
     def test_plan_mismatch_is_400(self, org):
@@ -98,3 +99,62 @@ class TestContractApiWrite:
         contract = services.contract_submit(contract=make_contract(org.rep_a), user=org.rep_a)
         assert [c["id"] for c in api(org.manager_a).get(f"{URL}review-queue/").json()["results"]] == [contract.pk]
         assert api(org.manager_b).get(f"{URL}review-queue/").json()["results"] == []
+
+
+class TestContractApiTransitionAndConcurrency:
+    def test_transition_endpoint_and_409_naming_each_unmet_rule(self, org):
+        contract = make_contract(org.rep_a)
+        contract.instalments.all().delete()
+        client = api(org.rep_a)
+        refused = client.post(f"{URL}{contract.pk}/transition/", {"action": "submit"}, format="json")
+        assert refused.status_code == 409
+        body = refused.json()
+        assert body["code"] == "transition_not_allowed"
+        assert body["unmet"] == [{"code": "no_plan", "detail": "Add a payment plan before submitting.", "field": None}]
+        contract.refresh_from_db()
+        assert contract.status == ContractStatus.DRAFT
+
+        ok = make_contract(org.rep_a)
+        moved = client.post(f"{URL}{ok.pk}/transition/", {"action": "submit"}, format="json")
+        assert moved.status_code == 200 and moved.json()["status"] == "in_review"
+        approved = api(org.manager_a).post(f"{URL}{ok.pk}/transition/", {"action": "approve", "comment": "ok"},
+                                           format="json")
+        assert approved.json()["status"] == "approved"
+        assert client.post(f"{URL}{ok.pk}/transition/", {"action": "sign"}, format="json").status_code == 400
+
+    def test_version_etag_and_412_on_a_stale_if_match(self, org):
+        contract = make_contract(org.rep_a)
+        client = api(org.rep_a)
+        read = client.get(f"{URL}{contract.pk}/")
+        assert read["ETag"] == f'W/"{contract.pk}-1"' and read.json()["version"] == 1
+        edited = client.patch(f"{URL}{contract.pk}/", {"title": "新标题"}, format="json", HTTP_IF_MATCH=read["ETag"])
+        assert edited.status_code == 200, edited.json()
+        assert edited.json()["version"] == 2 and edited["ETag"] == f'W/"{contract.pk}-2"'
+        stale = client.post(f"{URL}{contract.pk}/submit/", HTTP_IF_MATCH=read["ETag"])
+        assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
+        contract.refresh_from_db()
+        assert (contract.status, contract.title, contract.version) == (ContractStatus.DRAFT, "新标题", 2)
+        assert client.post(f"{URL}{contract.pk}/submit/", HTTP_IF_MATCH=edited["ETag"]).json()["version"] == 3
+
+    def test_patch_edits_only_a_draft_and_refuses_other_fields(self, org):
+        contract = make_contract(org.rep_a)
+        client = api(org.rep_a)
+        refused = client.patch(f"{URL}{contract.pk}/", {"status": "approved", "version": 7}, format="json")
+        assert refused.status_code == 400 and set(refused.json()["errors"]) == {"status", "version"}
+        services.contract_submit(contract=contract, user=org.rep_a)
+        late = client.patch(f"{URL}{contract.pk}/", {"title": "x"}, format="json")
+        assert late.status_code == 409
+        assert [item["code"] for item in late.json()["unmet"]] == ["not_draft"]
+        assert api(org.rep_b).patch(f"{URL}{contract.pk}/", {"title": "x"}, format="json").status_code == 404
+        contract.refresh_from_db()
+        assert contract.title != "x"
+
+    def test_delete_only_a_draft_never_submitted(self, org):
+        draft, submitted = make_contract(org.rep_a), make_contract(org.rep_a)
+        services.contract_submit(contract=submitted, user=org.rep_a)
+        services.contract_reject(contract=submitted, user=org.manager_a, comment="redo")
+        assert api(org.rep_b).delete(f"{URL}{draft.pk}/").status_code == 404
+        refused = api(org.rep_a).delete(f"{URL}{submitted.pk}/")
+        assert refused.status_code == 409 and refused.json()["code"] == "not_deletable"
+        assert api(org.rep_a).delete(f"{URL}{draft.pk}/").status_code == 204
+        assert list(Contract.objects.values_list("pk", flat=True)) == [submitted.pk]

@@ -66,3 +66,28 @@ class TestContactApi:
         assert Contact.objects.count() == 1
         Contact.objects.create(customer=customer, name="Zhang")
         assert [row["name"] for row in api.get(URL, {"search": "li@"}).json()["results"]] == ["李经理 Li"]
+
+
+@pytest.mark.django_db
+class TestContactVersions:
+    def test_etag_moves_with_each_save_and_a_stale_if_match_changes_nothing(self, api, org):
+        customer = CustomerFactory(owner=org.rep_a)
+        contact = Contact.objects.create(customer=customer, name="李经理 Li")
+        api.force_authenticate(org.rep_a)
+        read = api.get(f"{URL}{contact.pk}/")
+        assert read["ETag"] == f'W/"{contact.pk}-1"' and read.json()["version"] == 1
+        saved = api.patch(f"{URL}{contact.pk}/", {"title": "CTO"}, format="json", HTTP_IF_MATCH=read["ETag"])
+        assert saved.status_code == 200 and saved["ETag"] == f'W/"{contact.pk}-2"'
+        stale = api.patch(f"{URL}{contact.pk}/", {"title": "CEO"}, format="json", HTTP_IF_MATCH=read["ETag"])
+        assert stale.status_code == 412
+        assert api.delete(f"{URL}{contact.pk}/", HTTP_IF_MATCH=read["ETag"]).status_code == 412
+        contact.refresh_from_db()
+        assert (contact.title, contact.version) == ("CTO", 2)
+        assert api.delete(f"{URL}{contact.pk}/", HTTP_IF_MATCH=saved["ETag"]).status_code == 204
+
+    def test_version_cannot_be_set(self, api, org):
+        contact = Contact.objects.create(customer=CustomerFactory(owner=org.rep_a), name="Li")
+        api.force_authenticate(org.rep_a)
+        refused = api.patch(f"{URL}{contact.pk}/", {"version": 5}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+        assert refused.status_code == 400
+        assert refused.json()["errors"] == {"version": ["This field cannot be set."]}

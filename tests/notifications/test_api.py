@@ -57,7 +57,33 @@ class TestNotificationApi:
         note.refresh_from_db()
         assert (note.title, note.read_at) == ("Note 0 for rep_a", None)
         assert api.post(URL, {"title": "x"}, format="json").status_code == 405
-        assert api.delete(f"{URL}{note.pk}/").status_code == 405
+        refused = api.patch(f"{URL}{note.pk}/", {"read": True, "version": 5}, format="json")
+        assert refused.status_code == 400 and set(refused.json()["errors"]) == {"version"}
+
+    def test_delete_own_only(self, api, org):
+        (mine,) = make(org.rep_a)
+        (theirs,) = make(org.rep_b)
+        api.force_authenticate(org.rep_a)
+        assert api.delete(f"{URL}{theirs.pk}/").status_code == 404
+        assert api.delete(f"{URL}{mine.pk}/").status_code == 204
+        assert list(Notification.objects.values_list("pk", flat=True)) == [theirs.pk]
+
+    def test_version_etag_and_412_on_a_stale_if_match(self, api, org):
+        first, second = make(org.rep_a, 2)
+        api.force_authenticate(org.rep_a)
+        read = api.get(f"{URL}{first.pk}/")
+        assert read["ETag"] == f'W/"{first.pk}-1"' and read.json()["version"] == 1
+        marked = api.post(f"{URL}{first.pk}/read/", HTTP_IF_MATCH=read["ETag"])
+        assert marked.status_code == 200 and marked.json()["version"] == 2
+        again = api.post(f"{URL}{first.pk}/read/")
+        assert again.json()["version"] == 2  # marking read twice changes nothing
+        assert api.delete(f"{URL}{first.pk}/", HTTP_IF_MATCH=read["ETag"]).status_code == 412
+        assert Notification.objects.filter(pk=first.pk).exists()
+        stale_etag = api.get(f"{URL}{second.pk}/")["ETag"]
+        api.post(f"{URL}read-all/")
+        stale = api.patch(f"{URL}{second.pk}/", {"read": True}, format="json", HTTP_IF_MATCH=stale_etag)
+        assert stale.status_code == 412 and stale.json()["code"] == "precondition_failed"
+        assert Notification.objects.get(pk=second.pk).version == 2
 
     def test_unread_filter_and_read_all_touch_only_own(self, api, org):
         make(org.rep_a, 3)
