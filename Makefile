@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test e2e e2e-deps lint messages bench clean
+.PHONY: run test e2e e2e-deps lint messages bench load clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ messages: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	./scripts/bench.sh $(ARGS)
+
+# The locust load test (50 users, 3 minutes) against gunicorn on the bench database; see scripts/load.sh.
+load: $(TEST_STAMP)
+	./scripts/load.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) var/
