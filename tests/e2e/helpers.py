@@ -8,8 +8,9 @@
         expect(page.locator(".alert-warning")).to_contain_text(...)   # the duplicate warning
         screenshot(page, "customer-create-duplicate")
 
-Later scenarios (kanban drag: `drag_to`; HTMX quick-log forms: `wait_for_htmx`; notification bell;
-contract approval; the public web-to-lead form: `goto` without `login`) use the same steps.
+The other scenarios use the same steps: the kanban drag (`drag_to`), HTMX forms such as quick-log
+(`wait_for_htmx`), the public web-to-lead form (`goto` without `login`), and the notification bell after
+the reminder scan has run with the real task code (`deliver_due_reminders`).
 """
 
 from __future__ import annotations

@@ -131,6 +131,7 @@ def test_rep_customer_call_board_criteria_reminder(page, lang, org, sales_defaul
     screenshot(page, "board-advanced")
 
     # 7. the planned call falls due: the minute scan (the real task code) delivers it to the bell
+    assert not Notification.objects.filter(user=org.rep_a).exists(), "nothing delivered before the scan"
     expect(page.locator("#notification-count")).to_have_count(0)
     deliver_due_reminders()
     assert Notification.objects.filter(user=org.rep_a).count() == 1
