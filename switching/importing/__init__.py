@@ -302,8 +302,9 @@ def confirm_problems(job: ImportJob) -> list[str]:
 
 
 @transaction.atomic
-def import_confirm(*, job: ImportJob, by: User) -> ImportJob:
-    """Queue the import (once): the Celery task starts after this transaction commits."""
+def import_confirm(*, job: ImportJob, by: User, queue: bool = True) -> ImportJob:
+    """Queue the import (once): the Celery task starts after this transaction commits (`queue=False`:
+    the caller runs `import_run` itself, as the management command does)."""
     from ..tasks import import_run as import_run_task
 
     _check_importer(by)
@@ -316,7 +317,8 @@ def import_confirm(*, job: ImportJob, by: User) -> ImportJob:
     locked.status = ImportStatus.QUEUED
     locked.failure = ""
     locked.save(update_fields=["status", "failure"])
-    transaction.on_commit(lambda: import_run_task.delay(locked.pk))
+    if queue:
+        transaction.on_commit(lambda: import_run_task.delay(locked.pk))
     return locked
 
 
@@ -362,6 +364,9 @@ def import_run(*, job_id: int, max_rows: int | None = None, chunk_size: int | No
         ImportJob.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, failure=str(exc)[:2000])
         raise
     with transaction.atomic():
+        finish = getattr(KIND_IMPORTERS[job.kind], "finish", None)
+        if finish is not None:
+            finish(ctx)
         finished = ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
             status=ImportStatus.DONE, finished_at=timezone.now(), total_rows=start + done,
         )

@@ -68,12 +68,19 @@ def update_column(table: str, column: str, sql_type: str, pairs: Iterable[tuple[
         )
 
 
+def any_key(values: Iterable[str], table: str) -> dict[str, Any]:
+    """`external_id = ANY(%s)` with one array parameter, for QuerySet.extra: a chunk's thousands of
+    keys in one bound value, not one parameter each (Django's `__in` spends more time preparing those
+    than PostgreSQL spends on the query)."""
+    return {"where": [f'"{table}"."external_id" = ANY(%s)'], "params": [sorted(values)]}
+
+
 def _customer_refs(ctx: ImportContext, refs: set[str]) -> dict[str, dict[str, Any]]:
     """Customers the user sees, by external id (others are unknown references)."""
     if not refs:
         return {}
     rows = (
-        Customer.objects.visible_to(ctx.by).filter(external_id__in=sorted(refs))
+        Customer.objects.visible_to(ctx.by).extra(**any_key(refs, "leads_customer"))
         .values("pk", "external_id", "owner_id", "tier", "last_contacted_at")
     )
     return {r["external_id"]: r for r in rows}
@@ -96,9 +103,9 @@ def _existing(model: Any, ctx: ImportContext, keys: set[str], fields: tuple[str,
     """({external id: row values} of the existing records, {external ids the user may update})."""
     if not keys:
         return {}, set()
-    rows = model.objects.filter(external_id__in=sorted(keys)).values("pk", "external_id", *fields)
+    rows = model.objects.extra(**any_key(keys, model._meta.db_table)).values("pk", "external_id", *fields)
     existing = {r["external_id"]: r for r in rows}
-    visible = set(model.objects.visible_to(ctx.by).filter(external_id__in=sorted(existing)).values_list("external_id", flat=True)) if existing else set()
+    visible = set(model.objects.visible_to(ctx.by).extra(**any_key(existing, model._meta.db_table)).values_list("external_id", flat=True)) if existing else set()
     return existing, visible
 
 
@@ -246,7 +253,7 @@ class ContactKind:
 
     def prefetch(self, ctx: ImportContext, records: Records) -> dict[str, Any]:
         keys = _refs(records, "external_id")
-        existing = {r["external_id"]: r for r in Contact.objects.filter(external_id__in=sorted(keys)).values("pk", "external_id", "customer_id")} if keys else {}
+        existing = {r["external_id"]: r for r in Contact.objects.extra(**any_key(keys, "leads_contact")).values("pk", "external_id", "customer_id")} if keys else {}
         owners = {r["customer_id"] for r in existing.values()}
         seen = set(Customer.objects.visible_to(ctx.by).filter(pk__in=sorted(owners)).values_list("pk", flat=True)) if owners else set()
         visible = {k for k, r in existing.items() if r["customer_id"] in seen}
@@ -318,7 +325,7 @@ class OpportunityKind:
             .values_list("opportunity_id", flat=True).distinct()
         ) if existing else set()
         contact_refs = _refs(records, "contact_external_id")
-        contacts = {r["external_id"]: r for r in Contact.objects.filter(external_id__in=sorted(contact_refs)).values("pk", "external_id", "customer_id")} if contact_refs else {}
+        contacts = {r["external_id"]: r for r in Contact.objects.extra(**any_key(contact_refs, "leads_contact")).values("pk", "external_id", "customer_id")} if contact_refs else {}
         return {"existing": existing, "visible": visible, "live": live, "contacts": contacts,
                 "customers": _customer_refs(ctx, _refs(records, "customer_external_id"))}
 
@@ -407,9 +414,9 @@ class ActivityKindImport:
     def prefetch(self, ctx: ImportContext, records: Records) -> dict[str, Any]:
         existing, visible = _existing(Activity, ctx, _refs(records, "external_id"))
         deal_refs = _refs(records, "opportunity_external_id")
-        deals = {r["external_id"]: r for r in Opportunity.objects.visible_to(ctx.by).filter(external_id__in=sorted(deal_refs)).values("pk", "external_id", "customer_id")} if deal_refs else {}
+        deals = {r["external_id"]: r for r in Opportunity.objects.visible_to(ctx.by).extra(**any_key(deal_refs, "opportunities_opportunity")).values("pk", "external_id", "customer_id")} if deal_refs else {}
         contact_refs = _refs(records, "contact_external_id")
-        contacts = {r["external_id"]: r for r in Contact.objects.filter(external_id__in=sorted(contact_refs)).values("pk", "external_id", "customer_id")} if contact_refs else {}
+        contacts = {r["external_id"]: r for r in Contact.objects.extra(**any_key(contact_refs, "leads_contact")).values("pk", "external_id", "customer_id")} if contact_refs else {}
         return {"existing": existing, "visible": visible, "deals": deals, "contacts": contacts,
                 "customers": _customer_refs(ctx, _refs(records, "customer_external_id"))}
 
@@ -446,29 +453,47 @@ class ActivityKindImport:
             data["contact_id"] = contact["pk"]
         return data
 
+    # (column, PostgreSQL type) of the upsert; the rest of the table keeps its defaults (null / unused)
+    COLUMNS = (
+        ("external_id", "text"), ("kind_id", "bigint"), ("subject", "text"), ("notes", "text"),
+        ("customer_id", "bigint"), ("contact_id", "bigint"), ("opportunity_id", "bigint"), ("owner_id", "bigint"),
+        ("planned_at", "timestamptz"), ("done_at", "timestamptz"), ("status", "text"), ("duration_minutes", "integer"),
+        ("outcome", "text"), ("next_step", "text"), ("created_by_id", "bigint"), ("created_at", "timestamptz"),
+        ("updated_at", "timestamptz"), ("version", "integer"),
+    )
+    KEEP_ON_UPDATE = {"external_id", "created_by_id", "created_at", "version"}
+
     def write(self, ctx: ImportContext, rows: list[dict[str, Any]], pre: dict[str, Any]) -> None:
-        new = [Activity(external_id=r["_external_id"], created_by=ctx.by, **{k: r[k] for k in self.FIELDS})
-               for r in rows if r["_pk"] is None]
-        if new:
-            new = Activity.objects.bulk_create(new, batch_size=5000)
-            # created_at is auto_now_add: the activity's own time instead of "now", in one statement
-            update_column("activities_activity", "created_at", "timestamptz",
-                          [(a.pk, a.done_at or a.planned_at) for a in new])
-        old = [Activity(pk=r["_pk"], **{k: r[k] for k in self.FIELDS}) for r in rows if r["_pk"] is not None]
-        if old:
-            for activity in old:
-                activity.updated_at = ctx.now
-            Activity.objects.bulk_update(old, [f.removesuffix("_id") for f in self.FIELDS] + ["updated_at"], batch_size=1000)
-        ids = [a.pk for a in new] + [a.pk for a in old]
-        contacted_rollup(ids)
+        """One INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT (external_id) DO UPDATE
+        for new and existing rows alike: a million activities are the bulk of an import, and this is
+        several times faster than bulk_create (no model instances, 18 parameters instead of 18 per row,
+        and created_at written as the activity's own time instead of auto_now_add's "now")."""
+        values: dict[str, list[Any]] = {name: [] for name, _type in self.COLUMNS}
+        for r in rows:
+            record = {**r, "external_id": r["_external_id"], "created_by_id": ctx.by.pk,
+                      "created_at": r["done_at"] or r["planned_at"], "updated_at": ctx.now, "version": 1}
+            for name, _type in self.COLUMNS:
+                values[name].append(record[name])
+        names = ", ".join(f'"{name}"' for name, _type in self.COLUMNS)
+        arrays = ", ".join(f"%s::{sql_type}[]" for _name, sql_type in self.COLUMNS)
+        updates = ", ".join(f'"{name}" = EXCLUDED."{name}"' for name, _type in self.COLUMNS if name not in self.KEEP_ON_UPDATE)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "activities_activity" ({names}) SELECT * FROM unnest({arrays}) '  # noqa: S608 - our identifiers
+                f'ON CONFLICT ("external_id") DO UPDATE SET {updates}, "version" = "activities_activity"."version" + 1',
+                [values[name] for name, _type in self.COLUMNS],
+            )
+
+    def finish(self, ctx: ImportContext) -> None:
+        contacted_rollup()
 
 
-def contacted_rollup(activity_ids: list[int]) -> None:
+def contacted_rollup() -> None:
     """What logging a done activity does (leads.services.customer_touch, opportunity_record_activity),
-    for many at once: the customers' last contact (and next follow-up from their tier's cadence) and the
-    deals' last activity move forward to the latest done activity of the batch, never backwards."""
-    if not activity_ids:
-        return
+    in two statements at the end of an activities import: each customer's last contact (and next
+    follow-up from its tier's cadence) and each deal's last activity move forward to its latest done
+    activity, never backwards. Once per import, not per chunk: a customer row is rewritten once
+    (its trigram indexes make each rewrite costly), and a resumed run simply does it at its end."""
     from leads.models import FollowUpCadence
 
     cadence = {**DEFAULT_CADENCE_DAYS, **dict(FollowUpCadence.objects.values_list("tier", "days"))}
@@ -480,20 +505,19 @@ def contacted_rollup(activity_ids: list[int]) -> None:
                SET last_contacted_at = m.at,
                    next_follow_up_at = m.at + make_interval(days => CASE c.tier WHEN 'A' THEN %s WHEN 'B' THEN %s ELSE %s END)
               FROM (SELECT customer_id, max(done_at) AS at FROM activities_activity
-                     WHERE id = ANY(%s) AND status = 'done' AND kind_id = ANY(%s) GROUP BY customer_id) AS m
+                     WHERE status = 'done' AND kind_id = ANY(%s) GROUP BY customer_id) AS m
              WHERE c.id = m.customer_id AND (c.last_contacted_at IS NULL OR c.last_contacted_at < m.at)
             """,
-            [cadence.get("A", 7), cadence.get("B", 14), cadence.get("C", 30), activity_ids, counting],
+            [cadence.get("A", 7), cadence.get("B", 14), cadence.get("C", 30), counting],
         )
         cursor.execute(
             """
             UPDATE opportunities_opportunity AS o
                SET last_activity_at = m.at
               FROM (SELECT opportunity_id, max(done_at) AS at FROM activities_activity
-                     WHERE id = ANY(%s) AND status = 'done' AND opportunity_id IS NOT NULL GROUP BY opportunity_id) AS m
+                     WHERE status = 'done' AND opportunity_id IS NOT NULL GROUP BY opportunity_id) AS m
              WHERE o.id = m.opportunity_id AND (o.last_activity_at IS NULL OR o.last_activity_at < m.at)
-            """,
-            [activity_ids],
+            """
         )
 
 
