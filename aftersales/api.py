@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -29,7 +30,16 @@ from crm.api import (
 from leads.models import Contact, Customer
 
 from . import selectors, services
-from .models import CommentVisibility, Priority, Ticket, TicketComment, TicketKind, TicketSource
+from .models import (
+    CommentVisibility,
+    Priority,
+    SlaState,
+    Ticket,
+    TicketComment,
+    TicketKind,
+    TicketSource,
+    TicketStatus,
+)
 from .views import client_ip
 
 
@@ -117,6 +127,26 @@ class TicketAssignSerializer(StrictFieldsMixin, serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True)
 
 
+class TicketFilter(filters.FilterSet):
+    """The queue page's filters: `view` (mine, team, unassigned, all), `status` (a status, or `open` for
+    every one not done), `priority`, `sla_state`; and `customer`, `owner`."""
+
+    view = filters.ChoiceFilter(choices=[(v, v) for v in selectors.QUEUE_VIEWS], method="filter_view", label="view")
+    status = filters.ChoiceFilter(choices=[("open", "open"), *TicketStatus.choices], method="filter_status")
+    sla_state = filters.ChoiceFilter(choices=SlaState.choices, field_name="sla_state")
+
+    class Meta:
+        model = Ticket
+        fields = ["view", "status", "priority", "sla_state", "customer", "owner"]
+
+    def filter_view(self, queryset, name, value):
+        return queryset.filter(pk__in=selectors.ticket_queue(user=self.request.user, view=value).values("pk"))
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(pk__in=selectors.ticket_queue(user=self.request.user, view="all", status=value)
+                               .values("pk"))
+
+
 class TicketViewSet(VersionedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                     viewsets.GenericViewSet):
     """Service tickets in the caller's scope (out of scope: 404). Moves go through `transition` (a
@@ -124,7 +154,7 @@ class TicketViewSet(VersionedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     are the customer's service record; close them instead."""
 
     serializer_class = TicketSerializer
-    filterset_fields = ["status", "priority", "customer", "owner"]
+    filterset_class = TicketFilter
     search_fields = ["subject", "customer__name"]
     ordering_fields = ["created_at", "resolution_due_at", "priority"]
     supports_idempotency_key = True

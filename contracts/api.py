@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
@@ -203,6 +204,29 @@ def _call(fn, *, refusal_is_conflict: bool = False, **kwargs):
         raise
 
 
+class ContractFilter(filters.FilterSet):
+    """The list page's filters: status, owner, customer, the date range (signing date of signed
+    contracts, creation date of the others) and `overdue` (payments overdue only)."""
+
+    date_from = filters.DateFilter(method="filter_dates", label="from")
+    date_to = filters.DateFilter(method="filter_dates", label="to")
+    overdue = filters.BooleanFilter(method="filter_overdue")
+
+    class Meta:
+        model = Contract
+        fields = ["status", "owner", "customer", "date_from", "date_to", "overdue"]
+
+    def _matching(self, **kwargs):
+        return selectors.contract_list(user=self.request.user, today=timezone.localdate(), **kwargs).values("pk")
+
+    def filter_dates(self, queryset, name, value):
+        return queryset.filter(pk__in=self._matching(**{name: value}))
+
+    def filter_overdue(self, queryset, name, value):
+        matching = self._matching(overdue_only=True)
+        return queryset.filter(pk__in=matching) if value else queryset.exclude(pk__in=matching)
+
+
 class ContractViewSet(ScopedModelViewSet):
     """Contracts you may see. Writes: POST to create a draft, PATCH / DELETE it while it is a draft,
     then the moves (`transition`, or one endpoint per move) and receipts."""
@@ -216,7 +240,7 @@ class ContractViewSet(ScopedModelViewSet):
         "partial_update", "destroy", "transition", "submit", "approve", "reject", "activate", "complete",
         "terminate", "receipts",
     )
-    filterset_fields = ["status", "owner", "customer"]
+    filterset_class = ContractFilter
     search_fields = ["number", "title", "customer__name"]
     ordering_fields = ["created_at", "total_amount", "signed_on"]
 

@@ -4,6 +4,8 @@ ETag for If-Match) with their contacts, and the pool moves (claim, assign, relea
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from rest_framework import serializers
@@ -62,13 +64,27 @@ class CustomerFilter(filters.FilterSet):
     tier = filters.MultipleChoiceFilter(choices=Tier.choices)
     status = filters.MultipleChoiceFilter(choices=CustomerStatus.choices)
     pool = filters.BooleanFilter(field_name="owner", lookup_expr="isnull")
+    tag = filters.CharFilter(method="filter_tag", label="tag")
+    overdue = filters.BooleanFilter(method="filter_overdue", label="overdue")
+    needs_update = filters.BooleanFilter(method="filter_needs_update", label="needs update")
 
     class Meta:
         model = Customer
-        fields = ["q", "tier", "status", "owner", "team", "source", "pool"]
+        fields = ["q", "tier", "status", "owner", "team", "source", "pool", "tag", "overdue", "needs_update"]
 
     def search(self, queryset, name, value):
         return queryset.filter(selectors.search_q(value)) if value.strip() else queryset
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(tags__name=value.strip()) if value.strip() else queryset
+
+    def filter_overdue(self, queryset, name, value):
+        q = Q(next_follow_up_at__lt=timezone.now())
+        return queryset.filter(q) if value else queryset.exclude(q)
+
+    def filter_needs_update(self, queryset, name, value):
+        q = Q(profile_reviewed_at__isnull=True) | Q(profile_reviewed_at__lt=selectors.freshness_cutoff())
+        return queryset.filter(q) if value else queryset.exclude(q)
 
 
 class CustomerAssignSerializer(StrictFieldsMixin, serializers.Serializer):

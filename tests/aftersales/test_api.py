@@ -120,3 +120,18 @@ class TestTicketVersionsAndDelete:
         ticket = make_ticket(owner=org.rep_a)
         assert api(org.rep_a).delete(f"/api/v1/tickets/{ticket.pk}/").status_code == 405
         assert Ticket.objects.filter(pk=ticket.pk).exists()
+
+
+@pytest.mark.django_db
+class TestTicketFilters:
+    def test_the_queue_pages_filters(self, org, api):
+        mine = make_ticket(owner=org.rep_a, customer=CustomerFactory(owner=org.rep_a))
+        unassigned = make_ticket(customer=CustomerFactory(owner=org.rep_a))
+        services.ticket_transition(ticket=mine, transition="start", by=org.rep_a)
+        client = api(org.manager_a)
+        ids = lambda **params: {row["id"] for row in client.get("/api/v1/tickets/", params).json()["results"]}  # noqa: E731
+        assert ids(view="unassigned") == {unassigned.pk}
+        assert ids(status="in_progress") == {mine.pk}
+        assert ids(status="open") == {mine.pk, unassigned.pk}
+        assert ids(sla_state="breached") == set()
+        assert client.get("/api/v1/tickets/", {"view": "everyone"}).status_code == 400

@@ -158,3 +158,17 @@ class TestContractApiTransitionAndConcurrency:
         assert refused.status_code == 409 and refused.json()["code"] == "not_deletable"
         assert api(org.rep_a).delete(f"{URL}{draft.pk}/").status_code == 204
         assert list(Contract.objects.values_list("pk", flat=True)) == [submitted.pk]
+
+
+class TestContractApiFilters:
+    def test_the_pages_filters_overdue_and_date_range(self, org):
+        overdue = to_status(make_contract(org.rep_a, instalments=[{"due_date": days(-3), "amount": Decimal("1000.00")}]),
+                            ContractStatus.SIGNED, org)
+        current = to_status(make_contract(org.rep_a), ContractStatus.SIGNED, org)
+        draft = make_contract(org.rep_a)
+        client = api(org.rep_a)
+        assert [r["id"] for r in client.get(URL, {"overdue": "true"}).json()["results"]] == [overdue.pk]
+        assert {r["id"] for r in client.get(URL, {"overdue": "false"}).json()["results"]} == {current.pk, draft.pk}
+        assert client.get(URL, {"date_from": days(1).isoformat()}).json()["count"] == 0
+        assert client.get(URL, {"date_to": days(0).isoformat(), "status": "draft"}).json()["count"] == 1
+        assert client.get(URL, {"date_from": "31.02.2026"}).status_code == 400

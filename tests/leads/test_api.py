@@ -86,5 +86,37 @@ class TestCustomerApi:
         assert response.status_code == 200 and response.json()["owner"] is None
 
 
+@pytest.mark.django_db
+class TestCustomerApiFiltersAndDelete:
+    def test_the_list_pages_filters(self, org, api):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from leads import services
+
+        late = CustomerFactory(owner=org.rep_a, next_follow_up_at=timezone.now() - timedelta(days=1))
+        fresh = CustomerFactory(owner=org.rep_a, next_follow_up_at=timezone.now() + timedelta(days=3))
+        services.customer_update(customer=fresh, by=org.rep_a, data={"tags": ["VIP"]})
+        client = api(org.rep_a)
+        ids = lambda **params: {row["id"] for row in client.get(LIST, params).json()["results"]}  # noqa: E731
+        assert ids(overdue="true") == {late.pk}
+        assert ids(overdue="false") == {fresh.pk}
+        assert ids(tag="VIP") == {fresh.pk}
+        assert ids(needs_update="false") == {fresh.pk}  # its profile was just saved
+        assert ids(needs_update="true") == {late.pk}
+
+    def test_customers_are_not_deleted_and_a_stale_if_match_on_a_pool_move_is_412(self, org, api):
+        customer = CustomerFactory(owner=org.rep_a)
+        client = api(org.rep_a)
+        assert client.delete(detail(customer.pk)).status_code == 405
+        etag = client.get(detail(customer.pk))["ETag"]
+        client.patch(detail(customer.pk), {"region": "华东"}, format="json")
+        stale = client.post(f"{detail(customer.pk)}release/", {}, format="json", HTTP_IF_MATCH=etag)
+        assert stale.status_code == 412
+        customer.refresh_from_db()
+        assert customer.owner_id == org.rep_a.pk and Customer.objects.filter(pk=customer.pk).exists()
+
+
 def test_route_is_registered():
     assert reverse("customer-list") == LIST
