@@ -87,6 +87,8 @@ def test_draft_approve_sign_win_dashboard_print(page, lang, org, tmp_path, setti
     # signing won the deal, in the same transaction
     goto(page, "opportunities:detail", deal.pk)
     expect(page.locator("#stage-path [aria-current=step]")).to_have_text(text_in(lang, zh="赢单", en="Won"))
+    expect(page.locator("#contracts-panel")).to_contain_text(contract.number)
+    expect(page.locator("#opportunity-activities")).to_be_visible()
     screenshot(page, "opportunity-won")
     deal.refresh_from_db()
     assert deal.stage.is_won and deal.closed_at is not None

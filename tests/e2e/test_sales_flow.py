@@ -115,6 +115,8 @@ def test_rep_customer_call_board_criteria_reminder(page, lang, org, sales_defaul
     submit(page, "#criteria-form button[type=submit]:not([name=advance])")
     expect(page.locator("#criteria-form")).to_have_count(0)  # nothing missing any more
     expect(page.locator("#opportunity-fields")).to_contain_text("王芳")
+    expect(page.locator("#opportunity-activities")).to_contain_text("回电确认预算")
+    expect(page.locator("#contracts-panel")).to_be_visible()
     screenshot(page, "opportunity-criteria-filled")
 
     # 6. dragged to the next column, the deal moves there and the column counts follow
