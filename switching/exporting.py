@@ -538,16 +538,20 @@ def export_purge_expired(*, now: datetime | None = None) -> int:
 
 
 # --- selectors -----------------------------------------------------------------------------------------
-def export_list(*, user: User, limit: int = 20) -> list[Export]:
-    """The latest exports (administrators only: anyone else gets a 404)."""
+def export_access_check(user: User) -> None:
+    """Exports are for administrators; to anyone else every export path is a 404 (the scope rule)."""
     if not sees_everything(user):
         raise Http404("exports")
+
+
+def export_list(*, user: User, limit: int = 20) -> list[Export]:
+    """The latest exports, newest first (administrators only)."""
+    export_access_check(user)
     return list(Export.objects.select_related("requested_by").order_by("-created_at", "-pk")[:limit])
 
 
 def export_get_for_user(*, user: User, pk: int) -> Export:
-    if not sees_everything(user):
-        raise Http404("export")
+    export_access_check(user)
     export = Export.objects.filter(pk=pk).first()
     if export is None:
         raise Http404("export")
