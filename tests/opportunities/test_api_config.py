@@ -122,3 +122,14 @@ class TestStageWrites:
         top = max(s.order for s in open_stages())
         assert stage(StageKind.WON).order > top and stage(StageKind.LOST).order > top
         assert not Opportunity.objects.exists()
+
+    def test_refusals_follow_accept_language(self, admin_api, org, pipeline):
+        make_opportunity(org.rep_a)
+        admin_api.credentials(HTTP_ACCEPT_LANGUAGE="zh-hans")
+        refused = admin_api.delete(f"{STAGES}{open_stages()[0].pk}/")
+        assert refused.json() == {"code": "stage_in_use", "detail": "该阶段中现有或曾有商机：请停用而不是删除。"}
+        rep = APIClient()
+        rep.force_authenticate(org.rep_a)
+        forbidden = rep.post(PIPELINES, {"code": "x", "name_zh": "x"}, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+        assert forbidden.status_code == 403
+        assert forbidden.json() == {"code": "permission_denied", "detail": "只有管理员可以修改销售流程和阶段。"}
