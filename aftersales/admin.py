@@ -94,6 +94,11 @@ class TicketAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
 
+    def save_model(self, request, obj, form, change):
+        if change:  # the API's ETag moves on, as with every change through aftersales.services
+            obj.version = Ticket.objects.select_for_update().values_list("version", flat=True).get(pk=obj.pk) + 1
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(SlaBreach)
 class SlaBreachAdmin(admin.ModelAdmin):

@@ -42,3 +42,15 @@ class TestAdmin:
         assert response.status_code == 200  # refused: the day ends before it starts
         assert ServiceSettings.load().reopen_window_days == 7
         assert TicketKind.objects.filter(code="complaint").exists()
+
+    def test_a_ticket_edited_here_moves_its_version_on(self, org, client_for):
+        ticket = make_ticket(owner=org.rep_a)
+        response = client_for(org.admin).post(reverse("admin:aftersales_ticket_change", args=[ticket.pk]), {
+            "subject": "Printer on fire", "description": "",
+            **{f"{prefix}-{key}": value for prefix in ("status_changes", "comments", "breaches")
+               for key, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"),
+                                  ("MAX_NUM_FORMS", "1000"))},
+        })
+        assert response.status_code == 302, response.content.decode()[:3000]
+        ticket.refresh_from_db()
+        assert (ticket.subject, ticket.version) == ("Printer on fire", 2)

@@ -69,3 +69,36 @@ def test_demo_seed_is_idempotent_and_bilingual(org):
     assert Customer.objects.filter(owner__isnull=True).exists()
     sample = Customer.objects.exclude(contacts=None).first()
     assert sample.contacts.first().name.lower() in sample.search_text
+
+
+@pytest.mark.django_db
+class TestAdminSavesMoveTheVersion:
+    """An edit in Django admin moves the record's version on, so an API client holding the old ETag gets
+    a 412 instead of overwriting the administrator's change."""
+
+    def test_contact_change_page(self, org, client_for):
+        contact = Contact.objects.create(customer=CustomerFactory(owner=org.rep_a), name="Li")
+        response = client_for(org.admin).post(reverse("admin:leads_contact_change", args=[contact.pk]), {
+            "customer": contact.customer_id, "name": "Li Lei", "title": "", "phone": "", "email": "", "wechat": "",
+            "notes": "",
+        })
+        assert response.status_code == 302, response.content.decode()[:2000]
+        contact.refresh_from_db()
+        assert (contact.name, contact.version) == ("Li Lei", 2)
+
+    def test_customer_admin_inline_contacts(self, org, client_for):
+        customer = CustomerFactory(owner=org.rep_a)
+        contact = Contact.objects.create(customer=customer, name="Li")
+        page = client_for(org.admin).get(reverse("admin:leads_customer_change", args=[customer.pk]))
+        form = page.context["adminform"].form
+        data = {name: value for name, value in form.initial.items() if value is not None and name != "tags"}
+        data.update({
+            "owner": customer.owner_id, "source": "", "tags": [], "contacts-TOTAL_FORMS": "1",
+            "contacts-INITIAL_FORMS": "1", "contacts-MIN_NUM_FORMS": "0", "contacts-MAX_NUM_FORMS": "1000",
+            "contacts-0-id": contact.pk, "contacts-0-customer": customer.pk, "contacts-0-name": "Li Lei",
+        })
+        response = client_for(org.admin).post(reverse("admin:leads_customer_change", args=[customer.pk]), data)
+        assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+        contact.refresh_from_db()
+        customer.refresh_from_db()
+        assert (contact.name, contact.version, customer.version) == ("Li Lei", 2, 2)
