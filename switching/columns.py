@@ -152,9 +152,22 @@ def header_lookup(kind: str) -> dict[str, str]:
 
 
 def match_header(kind: str, header: list[str]) -> list[str | None]:
-    """Each header cell's column key; None for a header the kind does not know (the mapping step)."""
+    """Each header cell's column key; None for a header the kind does not know (the mapping step).
+    A bilingual cell as the template writes it ("External ID / 外部编号") matches by either half."""
     lookup = header_lookup(kind)
-    return [lookup.get(squash(cell)) for cell in header]
+    keys = []
+    for cell in header:
+        key = lookup.get(squash(cell))
+        if key is None and "/" in cell:
+            halves = {lookup.get(squash(part)) for part in cell.split("/")} - {None}
+            key = halves.pop() if len(halves) == 1 else None
+        keys.append(key)
+    return keys
+
+
+def template_header(kind: str) -> list[str]:
+    """The template's header row: "English / 中文" per column, a `*` after required ones."""
+    return [f"{c.en} / {c.zh}{' *' if c.required else ''}" for c in COLUMNS[kind]]
 
 
 def required_keys(kind: str) -> list[str]:
