@@ -1,9 +1,11 @@
 """Shared REST API building blocks: error format, scoping, ETag/If-Match, Idempotency-Key, throttles.
 
-Every resource is a ViewSet in its app's api.py built on `ScopedModelViewSet`; it reads through the
-scope rule (out of scope: 404 on every verb) and writes through the app's services, so the API obeys
-exactly the rules of the pages. Apps expose `routes = [(prefix, viewset, basename), ...]` in api.py;
-crm/api_urls.py registers them.
+Every resource is a ViewSet in its app's api.py, mostly built on `ScopedModelViewSet`; it reads through
+the scope rule (out of scope: 404 on every verb) and writes through the app's services, so the API
+obeys exactly the rules of the pages. `VersionedMixin` gives a resource with a `version` its ETag and
+If-Match (412); `IdempotentCreateMixin` the Idempotency-Key on create; a viewset's `conflict_actions`
+name the actions that can answer 409 (crm/schema.py documents each operation's statuses from these).
+Apps expose `routes = [(prefix, viewset, basename), ...]` in api.py; crm/api_urls.py registers them.
 """
 
 from __future__ import annotations
@@ -211,7 +213,19 @@ class VersionedMixin:
         return response
 
 
-class ScopedModelViewSet(VersionedMixin, viewsets.ModelViewSet):
+class IdempotentCreateMixin:
+    """POST (create) with an `Idempotency-Key` header: a repeat returns the first answer."""
+
+    supports_idempotency_key = True
+
+    def create(self, request, *args, **kwargs):
+        key = request.META.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return super().create(request, *args, **kwargs)
+        return idempotent(request, key, lambda: super(IdempotentCreateMixin, self).create(request, *args, **kwargs))
+
+
+class ScopedModelViewSet(VersionedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     """A resource read through the scope rule, with ETag/If-Match and Idempotency-Key support.
 
     Subclasses set `queryset` (a ScopedQuerySet) and implement `perform_create` / `perform_update` /
@@ -219,7 +233,6 @@ class ScopedModelViewSet(VersionedMixin, viewsets.ModelViewSet):
     """
 
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    supports_idempotency_key = True
     # the actions that can answer 409 (documented in the schema; see crm/schema.py)
     conflict_actions: tuple[str, ...] = ()
 
@@ -235,12 +248,6 @@ class ScopedModelViewSet(VersionedMixin, viewsets.ModelViewSet):
                 self.get_queryset(), self.request.user, **{self.lookup_field: self.kwargs.get(lookup_url_kwarg)}
             )
             raise
-
-    def create(self, request, *args, **kwargs):
-        key = request.META.get(IDEMPOTENCY_HEADER)
-        if not key:
-            return super().create(request, *args, **kwargs)
-        return idempotent(request, key, lambda: super(ScopedModelViewSet, self).create(request, *args, **kwargs))
 
 
 def idempotent(request, key: str, produce) -> Response:

@@ -22,7 +22,14 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.scope import sees_everything
-from crm.api import DeleteRefused, EditConflict, ScopedModelViewSet, StrictFieldsMixin, TransitionNotAllowed
+from crm.api import (
+    DeleteRefused,
+    EditConflict,
+    IdempotentCreateMixin,
+    ScopedModelViewSet,
+    StrictFieldsMixin,
+    TransitionNotAllowed,
+)
 from leads.models import Contact, Customer
 
 from . import selectors, services
@@ -119,7 +126,7 @@ class PipelineSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return [stage.pk for stage in obj.stages.all()]
 
 
-class PipelineViewSet(viewsets.ModelViewSet):
+class PipelineViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """The sales processes. Everyone reads them; administrators create, edit and delete them (403 for
     anyone else). A new pipeline gets its won and lost stages. The default pipeline cannot be deleted,
     nor one with opportunities (409, code `default_pipeline` or `pipeline_in_use`): deactivate it
@@ -155,7 +162,7 @@ class StageFilter(filters.FilterSet):
         fields = ["pipeline", "kind", "is_active"]
 
 
-class StageViewSet(viewsets.ModelViewSet):
+class StageViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """The stages of every pipeline, in order. Administrators add open stages, edit, reorder
     (`POST /stages/reorder/`), deactivate (PATCH `is_active: false` with `move_opportunities_to`) and
     delete them; a stage deals are or were in is only deactivated (409 `stage_in_use`), won and lost

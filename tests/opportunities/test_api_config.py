@@ -36,6 +36,13 @@ class TestPipelineWrites:
         assert first.json()["exit_fields"] == ["amount"]
         assert pipeline.is_default and not created.is_default
 
+    def test_idempotency_key_creates_once(self, admin_api, pipeline):
+        first = admin_api.post(PIPELINES, {"code": "once", "name_zh": "一次"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+        again = admin_api.post(PIPELINES, {"code": "once", "name_zh": "一次"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+        assert first.status_code == again.status_code == 201
+        assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+        assert Pipeline.objects.filter(code="once").count() == 1
+
     def test_one_default_pipeline_always(self, admin_api, pipeline):
         other = admin_api.post(PIPELINES, {"code": "other", "name_zh": "其他"}, format="json").json()
         made = admin_api.patch(f"{PIPELINES}{other['id']}/", {"is_default": True}, format="json")
