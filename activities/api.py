@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
@@ -175,6 +176,7 @@ class ActivityViewSet(ScopedModelViewSet):
             raise serializers.ValidationError({"owner": [str(exc)]}) from exc
         serializer.instance = activity
 
+    @transaction.atomic  # an edit and a reschedule in one PATCH: both or neither
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         activity = serializer.instance

@@ -148,8 +148,9 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Stable: invalid, not_authenticated, authentication_failed, "
                                            "permission_denied, not_found, transition_not_allowed, conflict, "
-                                           "delete_not_allowed, precondition_failed, unsupported_media_type, "
-                                           "throttled, ...")
+                                           "precondition_failed, unsupported_media_type, throttled; a refused "
+                                           "DELETE: default_pipeline, pipeline_in_use, stage_in_use, "
+                                           "closed_stage, not_deletable, ...")
     detail = serializers.CharField()
     errors = serializers.DictField(required=False, help_text="400 only: field name -> list of messages.")
     unmet = UnmetSerializer(many=True, required=False, help_text="409 transition_not_allowed only.")

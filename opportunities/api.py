@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -186,6 +187,7 @@ class StageViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
         serializer.instance = _service_call(services.stage_create, pipeline=data.pop("pipeline"),
                                             user=self.request.user, **data)
 
+    @transaction.atomic  # an edit and a deactivation in one PATCH: both or neither
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         move_to = data.pop("move_opportunities_to", None)

@@ -172,6 +172,17 @@ class TestActivityVersionsAndDelete:
         assert refused.status_code == 400
         assert refused.json()["errors"] == {"version": ["此字段不可设置。"], "created_by": ["此字段不可设置。"]}
 
+    def test_a_refused_reschedule_keeps_the_edit_of_the_same_patch_out_too(self, api, org):
+        activity = planned(org.rep_a)
+        api.force_authenticate(org.rep_a)
+        api.post(f"{URL}{activity.pk}/complete/", {}, format="json")
+        later = timezone.now() + timedelta(days=2)
+        refused = api.patch(f"{URL}{activity.pk}/", {"subject": "Changed", "planned_at": later.isoformat()},
+                            format="json")
+        assert refused.status_code == 409
+        activity.refresh_from_db()
+        assert (activity.subject, activity.version) == ("拜访 Visit", 2)
+
     def test_no_delete_and_out_of_scope_is_404_first(self, api, org):
         mine, theirs = planned(org.rep_a), planned(org.rep_b)
         api.force_authenticate(org.rep_a)

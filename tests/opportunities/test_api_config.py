@@ -105,6 +105,10 @@ class TestStageWrites:
         assert "move_opportunities_to" in refused.json()["errors"]
         first.refresh_from_db()
         assert first.is_active
+        both = admin_api.patch(f"{STAGES}{first.pk}/", {"name_en": "Renamed", "is_active": False}, format="json")
+        assert both.status_code == 400
+        first.refresh_from_db()
+        assert first.name_en != "Renamed" and first.is_active  # nothing of a refused PATCH is kept
         moved = admin_api.patch(f"{STAGES}{first.pk}/", {"is_active": False, "move_opportunities_to": second.pk},
                                 format="json")
         assert moved.status_code == 200, moved.json()
