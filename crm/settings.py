@@ -359,4 +359,7 @@ LOGGING = {
 }
 
 # --- product settings (admin-editable business rules live in the database, not here) -----------
+# The team dashboard's figures are cached this long per user, filters, period and language (seconds;
+# 0 = computed on every request, the default under test so that a test sees its own writes).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=0 if TESTING else 300)
 CRM_DEMO_PASSWORD = "crm-demo-2026"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,7 +22,7 @@ from opportunities.selectors import pipeline_get, pipeline_list
 from . import selectors as s
 from .forms import TargetRowForm
 from .models import Target
-from .reports import build_sections
+from .reports import cached_sections
 from .services import targets_set
 
 PERIOD_KINDS = ("week", "month", "quarter", "custom")
@@ -46,8 +47,9 @@ def _context(request: HttpRequest, *, own: bool) -> dict:
     else:
         scope = s.dashboard_scope(user=user, team_id=_int(request.GET.get("team")), rep_id=_int(request.GET.get("rep")))
     pipeline = pipeline_get(_int(request.GET.get("pipeline")))
-    return {"period": period, "scope": scope, "pipeline": pipeline, "own": own,
-            "sections": build_sections(user=user, scope=scope, period=period, pipeline=pipeline)}
+    sections, computed_at = cached_sections(user=user, scope=scope, period=period, pipeline=pipeline)
+    return {"period": period, "scope": scope, "pipeline": pipeline, "own": own, "sections": sections,
+            "computed_at": computed_at, "cache_minutes": settings.DASHBOARD_CACHE_SECONDS // 60}
 
 
 def _filter_choices(user) -> dict:

@@ -58,30 +58,21 @@ if [ -z "$LOAD_REPS" ] || [ -z "$LOAD_MANAGERS" ]; then
 fi
 echo "== $DATABASE_URL: $(tr ',' '\n' <<<"$LOAD_REPS" | wc -l) reps, $(tr ',' '\n' <<<"$LOAD_MANAGERS" | wc -l) managers"
 
-$PY manage.py migrate --noinput -v 0
+$PY manage.py migrate --check >/dev/null 2>&1 || {
+  echo "$DATABASE_URL has unapplied migrations: DATABASE_URL=$DATABASE_URL $PY manage.py migrate"; exit 2; }
 $PY manage.py collectstatic --noinput -v 0
-# `make bench` seeds under the test settings, whose fast MD5 password hasher production does not accept:
-# re-hash the load logins' demo password with the production hasher (once; verified first).
-$PY manage.py shell -v 0 -c '
-import os
-from django.contrib.auth.hashers import MD5PasswordHasher
-from accounts.models import User
-password = os.environ["LOAD_PASSWORD"]
-names = os.environ["LOAD_REPS"].split(",") + os.environ["LOAD_MANAGERS"].split(",")
-for user in User.objects.filter(username__in=names, password__startswith="md5$"):
-    if MD5PasswordHasher().verify(password, user.password):
-        user.set_password(password)
-        user.save(update_fields=["password"])
-'
 
 pids=()
 cleanup() {
   trap - INT TERM EXIT
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  $PY scripts/load/passwords.py restore "$OUT/passwords.json" >/dev/null || true
 }
 trap cleanup INT TERM EXIT
-
+# `make bench` seeds under the test settings, whose MD5 password hasher production refuses: the load
+# logins get their (same) password hashed for production during the run, the old hashes back after.
+$PY scripts/load/passwords.py prepare "$OUT/passwords.json"
 if [ "$CELERY" = 1 ]; then
   .venv/bin/celery -A crm worker --concurrency=1 --loglevel=WARNING >"$OUT/celery.log" 2>&1 &
   pids+=($!)

@@ -3,6 +3,7 @@ filters, not through CSV), a rep's own dashboard, and a bounded number of querie
 
 import csv
 import io
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -101,6 +102,58 @@ class TestExport:
         assert client_for(data.org.manager_a).get(reverse("dashboards:export", args=["nope"])).status_code == 404
 
 
+
+
+class TestCachedFigures:
+    """With DASHBOARD_CACHE_SECONDS set (production: 300), the sections are computed once per user,
+    filters, period and language, and the page says when they were computed."""
+
+    @pytest.fixture(autouse=True)
+    def cache_on(self, settings):
+        """The real Redis cache, under a key prefix of this test's own (entries of an earlier run with the
+        same primary keys must not answer)."""
+        settings.DASHBOARD_CACHE_SECONDS = 300
+        settings.CACHES = {"default": {**settings.CACHES["default"],
+                                       "KEY_PREFIX": f"{settings.CACHES['default'].get('KEY_PREFIX', '')}-{uuid.uuid4().hex}"}}
+
+    def test_reload_is_served_from_the_cache(self, data, client_for, django_assert_max_num_queries):
+        """A reload runs a handful of queries (session, user, filters) instead of ~45 and shows the same
+        figures, even after new deals, until the entry expires; the page names the computation time."""
+        client = client_for(data.org.manager_a)
+        first = client.get(reverse("dashboards:team"), MARCH)
+        DataSet(data.org)  # twice the data
+        with django_assert_max_num_queries(12):
+            again = client.get(reverse("dashboards:team"), MARCH)
+        revenue = next(sec for sec in again.context["sections"] if sec.key == "revenue")
+        assert revenue.rows == next(sec for sec in first.context["sections"] if sec.key == "revenue").rows
+        assert 'id="dashboard-computed-at"' in again.content.decode()
+        assert again.context["computed_at"] == first.context["computed_at"]
+
+    def test_entries_never_cross_users_filters_or_languages(self, data, client_for):
+        """Another manager, the admin with or without a team filter, another language: each its own
+        figures (manager_b never gets manager_a's, the admin's team B never gets the admin's all)."""
+        def revenue(user, language="zh-hans", **extra):
+            response = client_for(user).get(reverse("dashboards:team"), {**MARCH, **extra},
+                                             HTTP_ACCEPT_LANGUAGE=language)
+            return next(sec for sec in response.context["sections"] if sec.key == "revenue")
+
+        assert revenue(data.org.manager_a).rows[-1][1:] == [1000, 800]
+        assert revenue(data.org.manager_b).rows[-1][1:] == [9999, 9999]
+        everyone = revenue(data.org.admin).rows[-1][1:]
+        assert revenue(data.org.admin, team=data.org.team_b.pk).rows[-1][1:] == [9999, 9999] != everyone
+        assert revenue(data.org.manager_a, "en").title == "Revenue by month"
+        assert revenue(data.org.manager_a).title != "Revenue by month"
+
+    def test_off_by_default_under_test(self, data, client_for, settings):
+        """DASHBOARD_CACHE_SECONDS=0: every request computes; the page shows no computation time."""
+        settings.DASHBOARD_CACHE_SECONDS = 0
+        client = client_for(data.org.manager_a)
+        client.get(reverse("dashboards:team"), MARCH)
+        DataSet(data.org)
+        response = client.get(reverse("dashboards:team"), MARCH)
+        revenue = next(sec for sec in response.context["sections"] if sec.key == "revenue")
+        assert revenue.rows[-1][1:] == [2000, 1600]
+        assert 'id="dashboard-computed-at"' not in response.content.decode()
 
 
 class TestMonthlyReviewPage:
