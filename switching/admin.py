@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import ImportJob
+from .models import Export, ImportJob
 
 
 @admin.register(ImportJob)
@@ -14,6 +14,25 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_select_related = ("created_by",)
     date_hierarchy = "created_at"
     exclude = ("file",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    """Exports are read-only here: requested and downloaded on /switching/exports/ (admins only)."""
+
+    list_display = ("pk", "status", "requested_by", "created_at", "finished_at", "size", "expires_at")
+    list_filter = ("status",)
+    list_select_related = ("requested_by",)
+    date_hierarchy = "created_at"
+    exclude = ("file",)
+    readonly_fields = ("status", "requested_by", "size", "row_counts", "failure", "created_at", "started_at",
+                       "finished_at", "expires_at")
 
     def has_add_permission(self, request) -> bool:
         return False
