@@ -12,6 +12,22 @@
 # Record the figures in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --- import benchmark (issue 11, switching): `scripts/bench.sh --import [--deals N] [--activities N]` ---
+# Its own scratch database (IMPORT_BENCH_DATABASE_URL, default .../crm_import_bench, dropped and
+# recreated), the demo data, then `manage.py bench_import`: generated old-system CSV files (100,000
+# deals and 1,000,000 activities by default, with their customers) imported and timed.
+if [ "${1:-}" = "--import" ]; then
+  shift
+  export DJANGO_ENV=test
+  export DATABASE_URL="${IMPORT_BENCH_DATABASE_URL:-postgres://root@127.0.0.1:5432/crm_import_bench}"
+  export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/12}"
+  IMPORT_DB="${DATABASE_URL##*/}"
+  psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS \"$IMPORT_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$IMPORT_DB\""
+  .venv/bin/python manage.py migrate --noinput -v 0
+  .venv/bin/python manage.py seed_demo >/dev/null 2>&1
+  exec .venv/bin/python manage.py bench_import "$@"
+fi
+# --- end of the import benchmark ---
 SEED_ARGS=()
 REPEAT=20
 PAGES_ONLY=0
