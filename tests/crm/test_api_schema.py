@@ -9,6 +9,7 @@ import pytest
 import schemathesis
 from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error, status_code_conformance
 
@@ -34,17 +35,58 @@ def api_schema(db):
 
 
 @pytest.fixture
-def token(db):
+def records(db):
+    """A rep with one record of each resource, so that generated requests also reach real objects."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from activities import services as activity_services
+    from activities.defaults import ensure_defaults
+    from leads.models import Contact
+    from notifications.models import Notification
+    from tests.activities.factories import kind
+    from tests.aftersales.factories import ensure_default_rules, make_ticket
+    from tests.contracts.factories import make_contract
+    from tests.opportunities.factories import default_pipeline, make_opportunity, open_stages
+
+    ensure_defaults()  # the seeded kinds and rules, in case a transactional test flushed them
+    ensure_default_rules()
     user = UserFactory(username="schemathesis")
-    CustomerFactory(owner=user)
-    return Token.objects.create(user=user).key
+    customer = CustomerFactory(owner=user)
+    pipeline = default_pipeline()
+    activity, _created = activity_services.activity_plan(
+        by=user, customer=customer, kind=kind("visit"), subject="Visit", planned_at=timezone.now() + timedelta(days=1),
+    )
+    ids = {
+        "customers": customer.pk,
+        "contacts": Contact.objects.create(customer=customer, name="Li").pk,
+        "pipelines": pipeline.pk,
+        "stages": open_stages(pipeline)[0].pk,
+        "opportunities": make_opportunity(user, customer=customer).pk,
+        "activities": activity.pk,
+        "contracts": make_contract(user, customer=customer).pk,
+        "tickets": make_ticket(owner=user, customer=customer).pk,
+        "notifications": Notification.objects.create(user=user, title="Hello").pk,
+    }
+    return Token.objects.create(user=user).key, ids
 
 
 @override_settings(API_THROTTLE_RATES={"user": "100000/hour", "token": "100000/hour"})
-def test_no_server_errors_and_no_undocumented_status(api_schema, token):
-    """Every operation, a few generated requests each (derandomized: the same requests every run)."""
+def test_no_server_errors_and_no_undocumented_status(api_schema, records):
+    """Every operation, a few generated requests each (derandomized: the same requests every run); the
+    `{id}` of a request is either generated or the id of the rep's own record of that resource."""
+    token, ids = records
     headers = {"Authorization": f"Token {token}"}
     statuses: Counter[int] = Counter()
+
+    @api_schema.hook
+    def flatmap_path_parameters(context, path_parameters):
+        resource = context.operation.path.split("/")[3]
+        if path_parameters and "id" in path_parameters and resource in ids:
+            return st.sampled_from([{**path_parameters, "id": ids[resource]}, path_parameters])
+        return st.just(path_parameters)
+
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 40  # the schema really lists the resources
 
@@ -53,12 +95,14 @@ def test_no_server_errors_and_no_undocumented_status(api_schema, token):
             continue  # revoking the token would sign the run out
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)
         def check(case):
             response = case.call_and_validate(headers=headers, checks=[not_a_server_error, status_code_conformance])
             statuses[response.status_code] += 1
 
         check()
-    # the run really reached the views: reads succeeded and generated input was refused as invalid
-    assert statuses[200] > 20 and statuses[400] > 0, statuses
+    # the run really reached the views: reads succeeded, generated input was refused as invalid, and
+    # requests reached the rep's own records (refused moves: 409; generated If-Match headers: 412)
+    assert statuses[200] > 30 and statuses[400] > 0 and statuses[404] > 0, statuses
+    assert statuses[409] > 0 and statuses[412] > 0, statuses
