@@ -105,3 +105,52 @@ def test_schema_and_docs_are_served_locally(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn." not in docs.content and b"unpkg" not in docs.content
+
+
+@pytest.mark.django_db
+class TestErrorStatusesInTheSchema:
+    """crm/schema.py: each operation documents exactly its error statuses, with the shared Error body."""
+
+    def schema(self, client):
+        import yaml
+
+        return yaml.safe_load(client.get("/api/schema/").content)
+
+    def test_per_operation_statuses(self, client):
+        paths = self.schema(client)["paths"]
+
+        def statuses(path, method):
+            return {int(code) for code in paths[path][method]["responses"]}
+
+        assert statuses("/api/v1/opportunities/{id}/transition/", "post") == {
+            200, 400, 401, 403, 404, 409, 412, 415, 429}
+        assert statuses("/api/v1/opportunities/{id}/", "get") == {200, 401, 403, 404, 429}
+        assert statuses("/api/v1/contacts/{id}/", "delete") == {204, 401, 403, 404, 412, 429}
+        assert statuses("/api/v1/stages/{id}/", "delete") == {204, 401, 403, 404, 409, 429}
+        assert statuses("/api/v1/customers/", "get") == {200, 400, 401, 403, 404, 429}
+        assert statuses("/api/v1/service/public/{token}/tickets/", "post") == {201, 400, 404, 415, 429}
+        assert "delete" not in paths["/api/v1/tickets/{id}/"]  # not offered: 405
+
+    def test_the_409_body_names_the_unmet_rules_and_writes_take_if_match(self, client):
+        schema = self.schema(client)
+        operation = schema["paths"]["/api/v1/contracts/{id}/transition/"]["post"]
+        assert operation["responses"]["409"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"}
+        error = schema["components"]["schemas"]["Error"]
+        assert error["required"] == ["code", "detail"]
+        assert error["properties"]["unmet"]["items"] == {"$ref": "#/components/schemas/Unmet"}
+        assert set(schema["components"]["schemas"]["Unmet"]["properties"]) == {"code", "detail", "field"}
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == {"If-Match"}
+        create = schema["paths"]["/api/v1/activities/"]["post"]
+        assert {p["name"] for p in create["parameters"] if p["in"] == "header"} == {"Idempotency-Key"}
+        assert "Retry-After" in create["responses"]["429"]["headers"]
+
+
+@pytest.mark.django_db
+def test_an_unsupported_content_type_is_415_with_a_code(rep):
+    client = APIClient()
+    client.force_authenticate(rep)
+    response = client.patch("/api/v1/users/me/", "phone=1", content_type="text/plain", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
