@@ -128,8 +128,6 @@ def test_rep_customer_call_board_criteria_reminder(page, lang, org, sales_defaul
     expect(page.locator("#move-feedback")).to_have_count(0)
     deal.refresh_from_db()
     assert deal.stage_id == stages[1].pk
-    page.reload()
-    expect(column[stages[1].pk].locator(f"#card-{deal.pk}")).to_be_visible()
     screenshot(page, "board-advanced")
 
     # 7. the planned call falls due: the minute scan (the real task code) delivers it to the bell
@@ -138,6 +136,7 @@ def test_rep_customer_call_board_criteria_reminder(page, lang, org, sales_defaul
     deliver_due_reminders()
     assert Notification.objects.filter(user=org.rep_a).count() == 1
     page.reload()
+    expect(column[stages[1].pk].locator(f"#card-{deal.pk}")).to_be_visible()  # the board, reloaded
     expect(page.locator("#notification-count")).to_have_text("1")
     with page.expect_navigation():
         page.locator("#notification-bell").click()
