@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 # Playwright's sync API keeps an event loop running in this thread; Django refuses ORM calls from a
 # thread with a running loop unless told that it is safe here (the test thread only sets up data).
@@ -41,6 +42,8 @@ CHROMIUM_ARGS = [
 # Django language code -> the browser locale that asks for it (Accept-Language, navigator.language).
 LOCALES = {"zh-hans": "zh-CN", "en": "en-US"}
 DEFAULT_TIMEOUT_MS = 15_000
+# expect() waits as long as actions do (its own default, 5 s, is short on a busy 2-core CI machine)
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 
 def pytest_collection_modifyitems(items):
