@@ -52,13 +52,14 @@ class TransitionNotAllowed(exceptions.APIException):
     default_code = "transition_not_allowed"
     default_detail = _("This move is not allowed.")
 
-    def __init__(self, detail: str | None = None, unmet: Iterable[Any] | None = None, code: str | None = None):
-        super().__init__(detail=detail, code=code)
+    def __init__(self, detail: str | None = None, unmet: Iterable[Any] | None = None):
+        super().__init__(detail=detail)
         self.unmet = [_as_unmet(item) for item in (unmet or [])]
 
 
 class DeleteRefused(exceptions.APIException):
-    """409: the record exists and you may change it, but the rules keep it (e.g. a deal with a contract)."""
+    """409: the record exists and you may change it, but the rules keep it (e.g. a stage deals were in);
+    `code` names the rule (stage_in_use, not_deletable, ...)."""
 
     status_code = status.HTTP_409_CONFLICT
     default_code = "delete_not_allowed"
