@@ -119,8 +119,18 @@ class TicketUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
-    transition = serializers.ChoiceField(choices=services.TRANSITIONS)
+    """The move, as `action` (like the deals' and contracts' transition endpoints) or `transition`."""
+
+    action = serializers.ChoiceField(choices=services.TRANSITIONS, required=False)
+    transition = serializers.ChoiceField(choices=services.TRANSITIONS, required=False)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    def validate(self, attrs):
+        move = attrs.pop("action", None) or attrs.get("transition")
+        if not move:
+            raise serializers.ValidationError({"action": [_("Choose the move.")]})
+        attrs["transition"] = move
+        return attrs
 
 
 class TicketAssignSerializer(StrictFieldsMixin, serializers.Serializer):

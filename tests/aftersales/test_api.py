@@ -135,3 +135,15 @@ class TestTicketFilters:
         assert ids(status="open") == {mine.pk, unassigned.pk}
         assert ids(sla_state="breached") == set()
         assert client.get("/api/v1/tickets/", {"view": "everyone"}).status_code == 400
+
+
+@pytest.mark.django_db
+class TestTicketTransitionBody:
+    def test_transition_takes_action_like_the_other_resources(self, org, api):
+        ticket = make_ticket(owner=org.rep_a)
+        client = api(org.rep_a)
+        moved = client.post(f"/api/v1/tickets/{ticket.pk}/transition/", {"action": "start"}, format="json")
+        assert moved.status_code == 200 and moved.json()["status"] == "in_progress"
+        missing = client.post(f"/api/v1/tickets/{ticket.pk}/transition/", {"note": "?"}, format="json",
+                              HTTP_ACCEPT_LANGUAGE="en")
+        assert missing.status_code == 400 and missing.json()["errors"] == {"action": ["Choose the move."]}
