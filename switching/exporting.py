@@ -52,6 +52,7 @@ from django.db.models import CharField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.http import Http404
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from accounts.models import Team, User
 from accounts.scope import sees_everything
@@ -70,6 +71,7 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2000
 GENERATED_PREFIX = "crm-"
+STALE_AFTER = timedelta(hours=6)
 
 
 # --- cells ---------------------------------------------------------------------------------------------
@@ -190,24 +192,31 @@ def _contact_rows(ids: ExternalIds) -> Iterator[list[Any]]:
                decides, notes]
 
 
-def stage_label(name_zh: str, name_en: str) -> str:
-    """A stage as the opportunities file names it: its Chinese name (always set), which the import's
-    stage mapping recognises like the English name and the code."""
-    return name_zh or name_en
+def stage_label(name_zh: str | None, name_en: str | None, pipeline_code: str | None = None,
+                default_pipeline: bool = True) -> str:
+    """A stage as the files name it: its Chinese name (always set; the import recognises it like the
+    English name and the code). A stage of another pipeline than the default one is qualified by the
+    pipeline's code, `<pipeline code>/<name>`, since every pipeline has its own 赢单 and 输单 (the import
+    reads both forms)."""
+    name = name_zh or name_en or ""
+    if not name or default_pipeline or not pipeline_code:
+        return name
+    return f"{pipeline_code}/{name}"
 
 
 def _opportunity_rows(ids: ExternalIds) -> Iterator[list[Any]]:
-    for (pk, ext, customer_id, customer_ext, title, stage_zh, stage_en, kind, amount, currency, created_at,
-         closed_at, expected_close, owner, source, probability, contact_id, contact_ext, loss_zh, loss_en,
-         loss_note) in _stream(
+    for (pk, ext, customer_id, customer_ext, title, stage_zh, stage_en, pipeline_code, is_default, kind, amount,
+         currency, created_at, closed_at, expected_close, owner, source, probability, contact_id, contact_ext,
+         loss_zh, loss_en, loss_note) in _stream(
         Opportunity.objects.all(), "pk", "external_id", "customer_id", "customer__external_id", "title",
-        "stage__name_zh", "stage__name_en", "stage__kind", "amount", "currency", "created_at", "closed_at",
-        "expected_close_date", "owner__username", "source", "probability", "contact_id", "contact__external_id",
-        "loss_reason__name_zh", "loss_reason__name_en", "loss_note",
+        "stage__name_zh", "stage__name_en", "pipeline__code", "pipeline__is_default", "stage__kind", "amount",
+        "currency", "created_at", "closed_at", "expected_close_date", "owner__username", "source", "probability",
+        "contact_id", "contact__external_id", "loss_reason__name_zh", "loss_reason__name_en", "loss_note",
     ):
         closed = kind != StageKind.OPEN
+        stage = stage_label(stage_zh, stage_en, pipeline_code, is_default)
         yield [
-            ids(Opportunity, pk, ext), ids(Customer, customer_id, customer_ext), title, stage_label(stage_zh, stage_en),
+            ids(Opportunity, pk, ext), ids(Customer, customer_id, customer_ext), title, stage,
             amount, currency, created_at, closed_at if closed else expected_close, kind, owner, source, probability,
             ids(Contact, contact_id, contact_ext), (loss_zh or loss_en) if loss_zh or loss_en else "", loss_note,
         ]
@@ -230,13 +239,15 @@ def _activity_rows(ids: ExternalIds) -> Iterator[list[Any]]:
 
 def _stage_history_rows(ids: ExternalIds) -> Iterator[list[Any]]:
     qs = StageChange.objects.order_by("opportunity_id", "changed_at", "pk")
-    for (opp_id, opp_ext, action, from_zh, from_en, to_zh, to_en, by, at, seconds, note, imported) in qs.values_list(
+    for (opp_id, opp_ext, action, from_zh, from_en, from_pipeline, from_default, to_zh, to_en, to_pipeline,
+         to_default, by, at, seconds, note, imported) in qs.values_list(
         "opportunity_id", "opportunity__external_id", "action", "from_stage__name_zh", "from_stage__name_en",
-        "to_stage__name_zh", "to_stage__name_en", "changed_by__username", "changed_at", "seconds_in_previous_stage",
-        "note", "imported",
+        "from_stage__pipeline__code", "from_stage__pipeline__is_default", "to_stage__name_zh", "to_stage__name_en",
+        "to_stage__pipeline__code", "to_stage__pipeline__is_default", "changed_by__username", "changed_at",
+        "seconds_in_previous_stage", "note", "imported",
     ).iterator(chunk_size=CHUNK_SIZE):
-        yield [ids(Opportunity, opp_id, opp_ext), action, stage_label(from_zh or "", from_en or ""),
-               stage_label(to_zh, to_en), by, at, seconds, note, imported]
+        yield [ids(Opportunity, opp_id, opp_ext), action, stage_label(from_zh, from_en, from_pipeline, from_default),
+               stage_label(to_zh, to_en, to_pipeline, to_default), by, at, seconds, note, imported]
 
 
 def _contract_rows(ids: ExternalIds) -> Iterator[list[Any]]:
@@ -500,7 +511,7 @@ def export_run(*, export_id: int) -> Export | None:
     if not claimed:
         return None
     export = Export.objects.get(pk=export_id)
-    handle, path = tempfile.mkstemp(prefix="crm-export-", suffix=".zip")
+    handle, path = tempfile.mkstemp(prefix="crm-export-", suffix=".zip", dir=settings.FILE_UPLOAD_TEMP_DIR)
     os.close(handle)
     try:
         row_counts = _build_in_snapshot(path)
@@ -527,8 +538,14 @@ def export_run(*, export_id: int) -> Export | None:
 
 
 def export_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete the files of the exports past their expiry (the rows stay, as the list's history)."""
+    """Delete the files of the exports past their expiry (the rows stay, as the list's history); an
+    export still queued or running STALE_AFTER after it was requested (its worker was killed, its task
+    lost) is marked failed, so the page stops waiting for it. Returns the number of files deleted."""
     now = now or timezone.now()
+    Export.objects.filter(status__in=(ExportStatus.QUEUED, ExportStatus.RUNNING), created_at__lt=now - STALE_AFTER).update(
+        status=ExportStatus.FAILED, failure=gettext("Interrupted: the export did not finish. Start a new one."),
+        finished_at=now,
+    )
     purged = 0
     for export in Export.objects.filter(expires_at__lte=now).exclude(file=""):
         export.file.delete(save=False)

@@ -100,12 +100,14 @@ def _sources() -> dict[str, SourceChannel]:
 
 def stage_lookup() -> dict[str, int]:
     """The stages a file may name without a mapping: code, Chinese or English name (of any pipeline,
-    the default pipeline's first)."""
+    the default pipeline's first), also qualified by the pipeline's code as `<pipeline code>/<stage>`
+    (what the export writes for the stages of the other pipelines, whose names repeat: 赢单, 输单)."""
     lookup: dict[str, int] = {}
     for stage in Stage.objects.select_related("pipeline").order_by("-pipeline__is_default", "pipeline_id", "order", "id"):
         for text in (stage.code, stage.name_zh, stage.name_en, f"closed{stage.kind}" if not stage.is_open else ""):
             if text:
                 lookup.setdefault(squash(text), stage.pk)
+                lookup.setdefault(squash(f"{stage.pipeline.code}/{text}"), stage.pk)
     return lookup
 
 

@@ -256,3 +256,45 @@ class TestExportRun:
         assert export.row_counts["customers.csv"] == 3000
         names = [r[1] for r in read_csv(read_zip(export), "customers.csv")[1:]]
         assert len(set(names)) == 3000
+
+
+@pytest.mark.django_db
+class TestStalePendingExports:
+    def test_an_export_stuck_for_hours_is_marked_failed_by_the_purge(self, org):
+        stuck = Export.objects.create(requested_by=org.admin, status=ExportStatus.RUNNING)
+        recent = Export.objects.create(requested_by=org.admin)
+        Export.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - exporting.STALE_AFTER - timedelta(minutes=1))
+        export_purge_expired.apply().get()
+        stuck.refresh_from_db()
+        recent.refresh_from_db()
+        assert stuck.status == ExportStatus.FAILED and "Interrupted" in stuck.failure
+        assert recent.status == ExportStatus.QUEUED
+
+
+def second_pipeline_deal(org):
+    """A won deal in a second pipeline, whose won stage is named 赢单 like the default pipeline's."""
+    from opportunities.models import Opportunity, Pipeline, Stage, StageKind
+    from opportunities.services import pipeline_ensure_closed_stages, pipeline_ensure_default
+
+    pipeline_ensure_default()
+    renewals = Pipeline.objects.create(code="renewals", name_zh="续约", name_en="Renewals")
+    Stage.objects.create(pipeline=renewals, code="quote", name_zh="报价", name_en="Quote", order=1)
+    pipeline_ensure_closed_stages(pipeline=renewals)
+    won = renewals.stages.get(kind=StageKind.WON)
+    customer = CustomerFactory(owner=org.rep_a, external_id="R-1")
+    return Opportunity.objects.create(
+        pipeline=renewals, stage=won, customer=customer, owner=org.rep_a, title="Renewal 2026", external_id="R-D1",
+        probability=100,
+        created_at=timezone.now() - timedelta(days=20), closed_at=timezone.now() - timedelta(days=2),
+    )
+
+
+@pytest.mark.django_db
+def test_stages_of_another_pipeline_are_qualified_by_its_code(org):
+    deal = second_pipeline_deal(org)
+    archive = read_zip(run_export(org.admin))
+    row = by_header(read_csv(archive, "opportunities.csv"))[0]
+    assert row["External ID"] == deal.external_id and row["Stage"] == "renewals/赢单"
+    history = by_header(read_csv(archive, "stage_history.csv"))
+    assert history == []  # built without history rows
+    assert exporting.stage_label("赢单", "Won", "new_business", True) == "赢单"

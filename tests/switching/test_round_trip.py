@@ -224,3 +224,21 @@ class TestRoundTrip:
         lost = Opportunity.objects.get(external_id=f"crm-{crm.deals['lost'].pk}")
         assert lost.title == '=HYPERLINK("http://evil/")' and lost.loss_note == "-价格太高 price too high"
         assert Activity.objects.get(external_id="OLD-A1").next_step == "=demo next week"
+
+
+@pytest.mark.django_db
+def test_a_deal_of_another_pipeline_comes_back_in_that_pipeline(org):
+    """Every pipeline has a stage named 赢单: the export names the other pipelines' stages
+    `<pipeline code>/<stage>`, and the import puts the deal back into the right pipeline."""
+    from tests.switching.test_export import second_pipeline_deal
+
+    deal = second_pipeline_deal(org)
+    before = opportunities()
+    archive = export_zip(org.admin)
+    files = {name: archive.read(name) for _kind, name in IMPORT_ORDER}
+    wipe_business_tables()
+    for kind, name in (IMPORT_ORDER[0], IMPORT_ORDER[2]):  # no contacts, no activities
+        import_file(org.admin, kind, name, files[name])
+    after = opportunities()
+    assert after == before
+    assert Opportunity.objects.get(external_id="R-D1").pipeline_id == deal.pipeline_id
