@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -93,22 +93,29 @@ class _ScoringView:
         return getattr(self._opportunity, name)
 
 
-def _stage_changes(opportunity_id: int, deal: ImportedDeal, by: User, note: str) -> list[StageChange]:
-    rows = [
-        StageChange(
-            opportunity_id=opportunity_id, action=TransitionAction.IMPORT, from_stage=None, to_stage=deal.first_stage,
-            changed_by=by, changed_at=deal.created_at, note=note, imported=True,
-        )
-    ]
+def _stage_changes(opportunity_id: int, deal: ImportedDeal, by: User, note: str) -> list[tuple]:
+    """The deal's imported StageChange rows, as (opportunity, from, to, at) tuples for `_insert_changes`."""
+    rows = [(opportunity_id, None, deal.first_stage.pk, deal.created_at)]
     if deal.stage.pk != deal.first_stage.pk:
-        rows.append(
-            StageChange(
-                opportunity_id=opportunity_id, action=TransitionAction.IMPORT, from_stage=deal.first_stage,
-                to_stage=deal.stage, changed_by=by, changed_at=deal.closed_at or deal.created_at, note=note,
-                imported=True,
-            )
-        )
+        rows.append((opportunity_id, deal.first_stage.pk, deal.stage.pk, deal.closed_at or deal.created_at))
     return rows
+
+
+def _insert_changes(rows: list[tuple], by: User, note: str) -> None:
+    """One INSERT ... SELECT FROM unnest(...) for all the StageChange rows of a call: what
+    `StageChange.objects.bulk_create` would write (action "import", imported, changed by the importing
+    user, no duration), without building a model instance per row."""
+    if not rows:
+        return
+    opportunity_ids, from_ids, to_ids, times = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {StageChange._meta.db_table} "  # noqa: S608 - our table name, values bound
+            "(opportunity_id, from_stage_id, to_stage_id, changed_at, action, imported, changed_by_id, note) "
+            "SELECT o, f, t, c, %s, true, %s, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(o, f, t, c)",
+            [TransitionAction.IMPORT, by.pk, note, opportunity_ids, from_ids, to_ids, times],
+        )
 
 
 def _apply(opportunity: Opportunity, deal: ImportedDeal, stage_field: Any) -> None:
@@ -151,7 +158,7 @@ def opportunity_import_history(*, deals: list[ImportedDeal], by: User, note: str
         created_objs = bulk_create_with_history(
             created_objs, Opportunity, batch_size=2000, default_user=by, default_change_reason=note[:100]
         )
-    changes: list[StageChange] = []
+    changes: list[tuple] = []
     for opportunity, deal in zip(created_objs, new, strict=True):
         changes += _stage_changes(opportunity.pk, deal, by, note)
     if existing:
@@ -177,5 +184,5 @@ def opportunity_import_history(*, deals: list[ImportedDeal], by: User, note: str
                                  default_change_reason=note[:100])
         if rewrite:
             StageChange.objects.filter(opportunity_id__in=rewrite, imported=True).delete()
-    StageChange.objects.bulk_create(changes, batch_size=5000)
+    _insert_changes(changes, by, note)
     return len(new), len(existing)
