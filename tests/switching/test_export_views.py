@@ -169,3 +169,10 @@ def test_admin_lists_exports_read_only(org, client_for):
     page = client.get(reverse("admin:switching_export_change", args=[export.pk]))
     assert page.status_code == 200 and "customers.csv" in page.content.decode()
     assert client.get(reverse("admin:switching_export_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_user_menu_links_the_export_for_admins_only(org, client_for):
+    assert f'href="{LIST}" id="nav-export-link"' in client_for(org.admin).get(LIST).content.decode()
+    page = client_for(org.manager_a).get(reverse("switching:import_upload")).content.decode()
+    assert "nav-import-link" in page and "nav-export-link" not in page
