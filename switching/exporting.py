@@ -418,7 +418,7 @@ def readme_text(row_counts: dict[str, int], *, generated_at: datetime) -> str:
                     "导入时会去掉这个单引号，数值原样恢复。",
                     "记录之间通过外部编号关联：记录自身的外部编号，或生成的 crm-<编号>。",
                     "时间为 YYYY-MM-DD HH:MM:SS（配置的时区），日期为 YYYY-MM-DD，金额如 1234.50，",
-                    "是/否为 yes/no，选项为其代码，用户为用户名。",
+                    "是/否为 yes/no，选项为其代码，用户为用户名；非默认销售流程的阶段写作 <流程代码>/<阶段名>。",
                     "customers.csv、contacts.csv、opportunities.csv、activities.csv 与导入向导的格式完全一致，",
                     "可依次（客户、联系人、商机、活动）导入新的系统。",
                 ]
@@ -430,7 +430,8 @@ def readme_text(row_counts: dict[str, int], *, generated_at: datetime) -> str:
                     "software does not run it as a formula; the import removes it and restores the value.",
                     "Records refer to each other by external id: the record's own, or a generated crm-<id>.",
                     "Date-times are YYYY-MM-DD HH:MM:SS in the configured time zone, dates YYYY-MM-DD, amounts",
-                    "like 1234.50, booleans yes/no, choices by their code, users by username.",
+                    "like 1234.50, booleans yes/no, choices by their code, users by username; the stages of a",
+                    "pipeline other than the default one are written <pipeline code>/<stage name>.",
                     "customers.csv, contacts.csv, opportunities.csv and activities.csv are in exactly the format",
                     "of the import wizard: import them, in this order, into a new instance.",
                 ]
