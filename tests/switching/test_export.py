@@ -298,3 +298,47 @@ def test_stages_of_another_pipeline_are_qualified_by_its_code(org):
     history = by_header(read_csv(archive, "stage_history.csv"))
     assert history == []  # built without history rows
     assert exporting.stage_label("赢单", "Won", "new_business", True) == "赢单"
+
+
+@pytest.mark.django_db
+class TestExportRequest:
+    @pytest.mark.parametrize("who", ["rep_a", "manager_a", "director"])
+    def test_only_an_administrator_may_request(self, org, who):
+        from django.core.exceptions import PermissionDenied
+
+        with pytest.raises(PermissionDenied):
+            exporting.export_request(user=getattr(org, who))
+        assert not Export.objects.exists()
+
+    def test_the_task_is_queued_once_the_row_is_committed(self, org, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            export = exporting.export_request(user=org.admin)
+        assert export.status == ExportStatus.QUEUED and len(callbacks) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_for_one_export_build_it_once(org):
+    """A duplicate delivery running at the same time: the conditional claim lets exactly one build."""
+    import threading
+
+    from django.db import connection
+
+    export = Export.objects.create(requested_by=org.admin)
+    results, barrier = [], threading.Barrier(2)
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(exporting.export_run(export_id=export.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    built = [r for r in results if r is not None]
+    assert len(results) == 2 and len(built) == 1 and built[0].status == ExportStatus.DONE
+    export.refresh_from_db()
+    assert export.status == ExportStatus.DONE and export.file
