@@ -280,33 +280,51 @@ class Funnel:
         return _ratio(self.won, self.won + self.lost)
 
 
-def _funnels(*, scope: DashboardScope, period: Period, pipeline: Pipeline, group: str | None) -> dict[Any, Funnel]:
-    stages = [s for s in _stages(pipeline) if not s.is_lost]
+def _funnel_counts(*, scope: DashboardScope, period: Period, pipeline: Pipeline) -> tuple[list[dict], list[dict]]:
+    """The cohort's sizes and stage reaches per (owner, source): two queries, shared by the three funnels.
+
+    Every deal has one owner and one source, so these finest groups add up to the totals per source,
+    per owner and overall (a deal is counted once per stage within its group: DISTINCT first)."""
+    cached = getattr(pipeline, "_dashboard_funnel_counts", None)
+    key = (scope, period)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     cohort = Opportunity.objects.filter(scope.q(), period.dt_q("created_at"), pipeline=pipeline)
-    group_fields = [group] if group else []
-    counts = {
-        "n": Count("pk"),
-        "won": Count("pk", filter=Q(stage__kind=StageKind.WON)),
-        "lost": Count("pk", filter=Q(stage__kind=StageKind.LOST)),
-    }
-    if group:
-        sizes = list(cohort.order_by().values(group).annotate(**counts))
-    else:
-        total = cohort.aggregate(**counts)
-        sizes = [total] if total["n"] else []
-    reached_rows = (
+    sizes = list(
+        cohort.order_by().values("owner_id", "source").annotate(
+            n=Count("pk"),
+            won=Count("pk", filter=Q(stage__kind=StageKind.WON)),
+            lost=Count("pk", filter=Q(stage__kind=StageKind.LOST)),
+        )
+    )
+    reached = list(
         StageChange.objects.filter(opportunity__in=cohort.values("pk"))
-        .order_by()
-        .values(*[f"opportunity__{g}" for g in group_fields], "to_stage_id")
+        .order_by().values("opportunity__owner_id", "opportunity__source", "to_stage_id")
         .annotate(n=Count("opportunity_id", distinct=True))
     )
-    reached: dict[tuple[Any, int], int] = {
-        (r[f"opportunity__{group}"] if group else None, r["to_stage_id"]): r["n"] for r in reached_rows
-    }
+    for r in reached:
+        r["owner_id"], r["source"] = r.pop("opportunity__owner_id"), r.pop("opportunity__source")
+    pipeline._dashboard_funnel_counts = (key, (sizes, reached))  # type: ignore[attr-defined]
+    return sizes, reached
+
+
+def _funnels(*, scope: DashboardScope, period: Period, pipeline: Pipeline, group: str | None) -> dict[Any, Funnel]:
+    stages = [s for s in _stages(pipeline) if not s.is_lost]
+    size_rows, reached_rows = _funnel_counts(scope=scope, period=period, pipeline=pipeline)
+    sizes: dict[Any, dict[str, int]] = {}
+    for r in size_rows:
+        total = sizes.setdefault(r[group] if group else None, {"n": 0, "won": 0, "lost": 0})
+        for k in ("n", "won", "lost"):
+            total[k] += r[k]
+    reached: dict[tuple[Any, int], int] = {}
+    for r in reached_rows:
+        k = (r[group] if group else None, r["to_stage_id"])
+        reached[k] = reached.get(k, 0) + r["n"]
     result: dict[Any, Funnel] = {}
-    for s in sizes:
-        key = s[group] if group else None
-        funnel = Funnel(key=key, label="", created=s["n"], won=s["won"], lost=s["lost"])
+    for key, size in sizes.items():
+        if not size["n"]:
+            continue
+        funnel = Funnel(key=key, label="", created=size["n"], won=size["won"], lost=size["lost"])
         previous = None
         for stage in stages:
             n = reached.get((key, stage.pk), 0)
@@ -511,9 +529,13 @@ def tier_movement(*, scope: DashboardScope, period: Period) -> list[dict[str, An
     last history record before the period's start (None: the customer did not exist yet) against the
     tier of the last record before its end; one row per (from, to) pair with the number of customers.
     From the customer history (django-simple-history), aggregated in one query."""
-    history = Customer.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+    history_model = Customer.history.model
+    history = history_model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+    # a customer without a history row inside the period has the same last row before its start and its
+    # end: only the customers changed in the period (index on history_date) are looked at
+    changed = history_model.objects.filter(period.dt_q("history_date")).values("id")
     rows = (
-        Customer.objects.filter(scope.q(), created_at__lt=period.end_dt)
+        Customer.objects.filter(scope.q(), created_at__lt=period.end_dt, pk__in=changed)
         .annotate(
             tier_before=Subquery(history.filter(history_date__lt=period.start_dt).values("tier")[:1]),
             tier_after=Subquery(history.filter(history_date__lt=period.end_dt).values("tier")[:1]),
@@ -532,7 +554,7 @@ def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> 
     """After-sales of the scope (definitions in aftersales.selectors): tickets resolved in the period,
     SLA compliance (resolved without a breach / resolved), CSAT average of surveys answered in the period,
     and the repurchase rate of the scope's customers (signed contracts up to the period's last day)."""
-    from aftersales.selectors import rep_service_stats, repeat_purchase_stats
+    from aftersales.selectors import rep_service_stats
 
     reps = rep_service_stats(user=user, since=period.start_dt, until=period.end_dt)
     if scope.owner_ids is not None:
@@ -543,7 +565,7 @@ def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> 
         csat_weighted=Sum(F("csat_avg") * F("csat_count"), output_field=FloatField()),
         csat_n=Coalesce(Sum("csat_count"), 0),
     )
-    repeat = repeat_purchase_stats(customers=Customer.objects.filter(scope.q()), until=period.last_day)
+    repeat = repurchase(scope=scope, until=period.last_day)
     return {
         "tickets_handled": agg["handled_sum"],
         "sla_compliance": _ratio(agg["within_sum"], agg["handled_sum"]),
@@ -552,6 +574,20 @@ def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> 
         "repurchase_rate": repeat.get("repurchase_rate"),
         "customers_purchasing": repeat.get("customers_purchasing"),
     }
+
+
+def repurchase(*, scope: DashboardScope, until: date) -> dict[str, Any]:
+    """The repurchase rate of `aftersales.selectors.repeat_purchase_stats` (customers of the scope with a
+    second signed contract up to `until` / those with one), without the purchase gaps the dashboard does
+    not show: one query over the signed contracts grouped by customer."""
+    contracts = Contract.objects.filter(signed_on__isnull=False, signed_on__lte=until)
+    if scope.owner_ids is not None:
+        contracts = contracts.filter(customer__in=Customer.objects.filter(scope.q()).values("pk"))
+    agg = contracts.order_by().values("customer_id").annotate(n=Count("pk")).aggregate(
+        purchasing=Count("customer_id"), repurchasing=Count("customer_id", filter=Q(n__gte=2))
+    )
+    return {"customers_purchasing": agg["purchasing"], "customers_repurchasing": agg["repurchasing"],
+            "repurchase_rate": _ratio(agg["repurchasing"], agg["purchasing"])}
 
 
 # --- targets ------------------------------------------------------------------------------------------
