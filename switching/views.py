@@ -142,7 +142,7 @@ def import_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """HTMX polling: the progress bar; answers 286 (htmx: stop polling) once the import is over."""
     _importer(request)
-    job = import_get_for_user(user=request.user, pk=pk)
+    job = import_get_for_user(user=request.user, pk=pk, light=True)
     response = render(request, "switching/partials/_import_progress.html", {"job": job})
     if job.is_finished:
         response.status_code = 286

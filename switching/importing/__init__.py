@@ -19,13 +19,14 @@ else is a row error (an unknown reference for references). Details: docs/switchi
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = {"customers": 2000, "contacts": 2000, "opportunities": 2000, "activities": 5000}
 MAX_STORED_ERRORS = 100_000  # row errors kept on the job (the counts are always complete)
 MAX_DISTINCT = 500  # distinct stage / kind / owner values offered for mapping
+BIG_FIELDS = ("errors", "unknown", "header", "mapping")  # JSON a progress read does not need
 
 __all__ = [
     "ImportFileError", "import_confirm", "import_preview", "import_run", "import_set_mapping", "import_upload",
@@ -322,6 +324,16 @@ def import_confirm(*, job: ImportJob, by: User, queue: bool = True) -> ImportJob
     return locked
 
 
+def _append_errors(job_id: int, messages: list[list[Any]]) -> None:
+    """Append row errors to the job in the database (jsonb ||), up to MAX_STORED_ERRORS."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE switching_importjob SET errors = errors || %s::jsonb "
+            "WHERE id = %s AND jsonb_array_length(errors) < %s",
+            [json.dumps(messages, ensure_ascii=False), job_id, MAX_STORED_ERRORS],
+        )
+
+
 def import_run(*, job_id: int, max_rows: int | None = None, chunk_size: int | None = None) -> dict[str, Any]:
     """Import the rows not yet processed, a chunk per transaction (the job's progress commits with its
     rows). Rows the preview found in error are skipped. `max_rows` stops after about that many rows
@@ -345,7 +357,8 @@ def import_run(*, job_id: int, max_rows: int | None = None, chunk_size: int | No
             if max_rows is not None and done >= max_rows:
                 return {"status": ImportStatus.RUNNING, "processed": start + done}
             with transaction.atomic():
-                locked = ImportJob.objects.select_for_update().get(pk=job_id)
+                # the job's big JSON fields stay unread: a chunk reads and writes only the counters
+                locked = ImportJob.objects.select_for_update().defer(*BIG_FIELDS).get(pk=job_id)
                 if locked.processed_rows != start + done:
                     return {"status": locked.status, "note": "another run is ahead"}
                 result = _process_chunk(ctx, chunk, write=True, skip=skip, seen=None)
@@ -354,10 +367,9 @@ def import_run(*, job_id: int, max_rows: int | None = None, chunk_size: int | No
                 locked.updated_rows += result["updated"]
                 locked.skipped_rows += result["skipped"] + result["errors"] + result["unknown"]
                 fields = ["processed_rows", "created_rows", "updated_rows", "skipped_rows"]
-                if result["messages"]:  # new problems since the preview (e.g. a customer deleted meanwhile)
-                    locked.errors = (locked.errors + result["messages"])[:MAX_STORED_ERRORS]
-                    fields.append("errors")
                 locked.save(update_fields=fields)
+                if result["messages"]:  # new problems since the preview (e.g. a customer deleted meanwhile)
+                    _append_errors(job_id, result["messages"])
             done += len(chunk)
     except Exception as exc:
         logger.exception("import %s failed", job_id)

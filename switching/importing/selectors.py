@@ -21,9 +21,13 @@ def import_list(*, user: User) -> QuerySet[ImportJob]:
     return qs.none()
 
 
-def import_get_for_user(*, user: User, pk: int) -> ImportJob:
-    """Fetch-and-authorize: a job the user may not see is a 404 (like every record out of scope)."""
-    job = import_list(user=user).select_related("default_owner").filter(pk=pk).first()
+def import_get_for_user(*, user: User, pk: int, light: bool = False) -> ImportJob:
+    """Fetch-and-authorize: a job the user may not see is a 404 (like every record out of scope).
+    `light`: without the big JSON fields (the progress bar polls every second)."""
+    qs = import_list(user=user).select_related("default_owner")
+    if light:
+        qs = qs.defer("errors", "unknown", "header", "mapping")
+    job = qs.filter(pk=pk).first()
     if job is None:
         log_scope_denial(ImportJob.objects.all(), user, pk=pk)
         raise Http404("import")

@@ -173,6 +173,19 @@ class TestPreview:
         job = importing.import_set_mapping(job=upload(org.admin, "customers", CUSTOMERS + [["C4", "丁", "", "", "", "", "", ""]]), by=org.admin)
         assert (job.new_count, job.updated_count) == (1, 3)
 
+    def test_a_row_invalid_since_the_preview_is_skipped_and_reported(self, org, kinds):
+        """The run validates again: a customer deleted between preview and run makes its row an error."""
+        import_customers(org.admin)
+        rows = [["external_id", "customer_external_id", "name"], ["P1", "C1", "a"], ["P2", "C2", "b"]]
+        job = importing.import_set_mapping(job=upload(org.admin, "contacts", rows), by=org.admin)
+        assert (job.new_count, job.errors) == (2, [])
+        Customer.objects.filter(external_id="C2").delete()
+        importing.import_confirm(job=job, by=org.admin, queue=False)
+        importing.import_run(job_id=job.pk)
+        job.refresh_from_db()
+        assert (job.status, job.created_rows, job.skipped_rows) == ("done", 1, 1)
+        assert [e[:2] for e in job.errors] == [[3, "customer_external_id"]]
+
     def test_confirm_needs_a_preview(self, org, kinds):
         job = upload(org.admin, "customers", [["Legacy"], ["x"]])
         with pytest.raises(ValidationError):
