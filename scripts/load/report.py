@@ -27,14 +27,15 @@ def main(summary_path: str) -> int:
     except (OSError, ValueError) as exc:
         print(f"no summary ({exc})", file=sys.stderr)
         return 1
+    read, write, login = data["read"], data["write"], data["login"]
     print(f"| {'endpoint':<40} | requests | failures | p50 ms | p95 ms | max ms | req/s |")
     print(f"| {'-' * 40} | -------: | -------: | -----: | -----: | -----: | ----: |")
     for name, row in sorted(data["endpoints"].items(), key=lambda item: (item[0].split(":")[0], item[0])):
         print(f"| {name:<40} | {row['requests']:>8} | {row['failures']:>8} | {_ms(row['p50_ms']):>6} "
               f"| {_ms(row['p95_ms']):>6} | {_ms(row['max_ms']):>6} | {row['rps']:5.2f} |")
-    read, write, login = data["read"], data["write"], data["login"]
     print()
-    print(f"duration {data['duration_s']} s, {data['requests']} requests, {data['rps']} requests/s")
+    print(f"steady state (every user logged in): {data['duration_s']} s, "
+          f"{read['requests'] + write['requests']} requests, {data['rps']} requests/s")
     print(f"reads:  {read['requests']} requests, p50 {_ms(read['p50_ms'])} ms, p95 {_ms(read['p95_ms'])} ms "
           f"(target < {READ_TARGET_MS} ms: {'met' if (read['p95_ms'] or 0) < READ_TARGET_MS else 'NOT met'})")
     print(f"writes: {write['requests']} requests, p50 {_ms(write['p50_ms'])} ms, p95 {_ms(write['p95_ms'])} ms "
