@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -170,6 +171,14 @@ class Activity(FSMModelMixin, models.Model):
             models.Index(fields=["planned_at"], condition=Q(status="planned"), name="activity_planned_time_idx"),
             # the weekly review: activities done in a period
             models.Index(fields=["owner", "done_at"], name="activity_owner_done_idx"),
+            # dashboards, activity statistics: activities done in a period / planned for a period, by
+            # owner and kind (read from the index only)
+            models.Index(fields=["done_at"], include=["owner", "kind", "status"], name="activity_done_cov_idx"),
+            models.Index(fields=["planned_at"], include=["owner", "kind", "status"], name="activity_planned_cov_idx"),
+            # dashboards, overdue follow-ups: planned activities by deadline (due_at, else planned_at)
+            models.Index(
+                Coalesce("due_at", "planned_at"), "owner", condition=Q(status="planned"), name="activity_overdue_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -432,6 +432,17 @@ class Opportunity(FSMModelMixin, models.Model):
             models.Index(
                 fields=["stage", "-closed_at"], include=["owner", "amount", "probability"], name="opp_stage_closed_cov_idx"
             ),
+            # dashboards, sales cycle and its 12-month trend: won deals closed in a period with their
+            # creation time (closed_at - created_at read from the index only)
+            models.Index(
+                fields=["closed_at"], include=["stage", "owner", "created_at"], condition=Q(closed_at__isnull=False),
+                name="opp_closed_cycle_cov_idx",
+            ),
+            # dashboards, conversion funnel: the cohort of a pipeline's deals created in a period, by owner
+            # and source (read from the index only)
+            models.Index(
+                fields=["pipeline", "created_at"], include=["owner", "source", "stage"], name="opp_pipeline_created_cov_idx"
+            ),
             # list sorted by expected close date / filtered by a close-date range
             models.Index(fields=["owner", "expected_close_date"], name="opp_owner_close_idx"),
             # the customer page: a customer's deals
@@ -755,6 +766,11 @@ class StageChange(models.Model):
             # analytics: moves into / out of a stage in a period (funnel, time in stage)
             models.Index(fields=["to_stage", "changed_at"], name="stagechange_to_time_idx"),
             models.Index(fields=["from_stage", "changed_at"], name="stagechange_from_time_idx"),
+            # dashboards, time in stage: moves out of a stage in a period with their duration (index only)
+            models.Index(
+                fields=["changed_at"], include=["from_stage", "seconds_in_previous_stage", "opportunity"],
+                name="stagechange_time_cov_idx",
+            ),
         ]
 
     def __str__(self) -> str:
