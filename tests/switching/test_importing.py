@@ -497,3 +497,39 @@ def test_crm_import_command_dry_run_and_run(org, kinds, tmp_path):
     assert "3 new" in out.getvalue() and not Customer.objects.exists()
     call_command("crm_import", "customers", str(path), user="admin", stdout=out)
     assert Customer.objects.count() == 3
+
+
+class TestBatching:
+    """No query per row: a chunk costs the same number of queries for 5 rows as for 60."""
+
+    def _run_queries(self, org, kind, rows, **mapping):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        job = importing.import_set_mapping(job=upload(org.admin, kind, rows), by=org.admin, **mapping)
+        importing.import_confirm(job=job, by=org.admin, queue=False)
+        with CaptureQueriesContext(connection) as queries:
+            importing.import_run(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.created_rows == len(rows) - 1
+        return len(queries)
+
+    @pytest.mark.parametrize("kind", ["customers", "contacts", "opportunities", "activities"])
+    def test_queries_do_not_depend_on_the_rows(self, org, kinds, kind):
+        import_customers(org.admin, [["external_id", "name", "owner"]] + [[f"C{i}", f"Co {i}", "rep_a"] for i in range(60)])
+        if kind in ("activities",):
+            import_deals(org.admin, [DEALS[0]] + [[f"D{i}", f"C{i}", "t", "closed_won", "1", "2024-01-01", "2024-02-01", "rep_a", ""] for i in range(60)])
+
+        def rows(prefix, n):
+            if kind == "customers":
+                return [["external_id", "name", "owner", "tags"]] + [[f"{prefix}{i}", f"N {i}", "rep_a", "x, y"] for i in range(n)]
+            if kind == "contacts":
+                return [["external_id", "customer_external_id", "name"]] + [[f"{prefix}{i}", f"C{i}", "p"] for i in range(n)]
+            if kind == "opportunities":
+                return [DEALS[0]] + [[f"{prefix}{i}", f"C{i}", "t", "closed_won", "1", "2024-01-01", "2024-02-01", "rep_a", ""] for i in range(n)]
+            return [["external_id", "customer_external_id", "opportunity_external_id", "kind", "timestamp"]] + [
+                [f"{prefix}{i}", f"C{i}", f"D{i}", "call", "2024-01-15"] for i in range(n)]
+
+        small = self._run_queries(org, kind, rows("S", 5))
+        large = self._run_queries(org, kind, rows("L", 60))
+        assert small == large

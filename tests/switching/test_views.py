@@ -137,3 +137,16 @@ class TestTemplates:
         workbook = load_workbook(io.BytesIO(response.content))
         assert [c.value for c in workbook.worksheets[0][1]] == template_header("activities")
         assert workbook.worksheets[1].max_row == 1 + len(template_header("activities"))
+
+
+def test_pages_run_a_fixed_number_of_queries(org, kinds, client_for, django_assert_max_num_queries):
+    """The preview page with its row errors, the upload page with its list: no query per row."""
+    rows = [["external_id", "name", "email"]] + [[str(i), f"n{i}", "not-an-email"] for i in range(40)]
+    job = importing.import_set_mapping(job=upload(org.admin, "customers", rows), by=org.admin)
+    client = client_for(org.admin)
+    for i in range(3):
+        upload(org.admin, "customers", [["external_id", "name"], [str(i), "x"]])
+    with django_assert_max_num_queries(12):
+        assert client.get(job.get_absolute_url()).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("switching:import_upload")).status_code == 200
