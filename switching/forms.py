@@ -37,6 +37,11 @@ class _UserChoice(forms.ModelChoiceField):
         return f"{obj.display_name} ({obj.username})"
 
 
+class _StageChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Stage) -> str:
+        return f"{obj.pipeline.name} · {obj.name}"
+
+
 def _users_in_scope(user: User):
     qs = User.objects.filter(is_active=True).order_by("username")
     allowed = managed_user_ids(user)
@@ -88,9 +93,10 @@ class ImportMappingForm(forms.Form):
 
     def _value_fields(self, prefix: str, values: list, chosen: dict, queryset) -> list[str]:
         names = []
+        field_class = _StageChoice if prefix == "stage" else forms.ModelChoiceField
         for index, (text, known) in enumerate(values):
             name = f"{prefix}_{index}"
-            self.fields[name] = forms.ModelChoiceField(
+            self.fields[name] = field_class(
                 label=text, queryset=queryset, required=False, initial=chosen.get(text) or known,
                 empty_label=_("— choose —"),
             )
