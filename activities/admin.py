@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from crm.admin import EstimatedCountPaginator
+
 from .models import Activity, ActivityKind, ActivityPlan, CalendarFeed, PlanTemplate, PlanTemplateStep
 
 
@@ -27,6 +29,8 @@ class ActivityAdmin(admin.ModelAdmin):
     list_display = ["subject", "kind", "customer", "owner", "status", "planned_at", "done_at", "outcome"]
     list_filter = ["status", "kind", "outcome"]
     list_select_related = ["kind", "customer", "owner"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     search_fields = ["subject", "customer__name", "owner__username"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Activity._meta.fields]

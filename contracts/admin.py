@@ -5,7 +5,7 @@ pages, which run the services' rules."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from crm.admin import ReadOnlyInline
+from crm.admin import EstimatedCountPaginator, ReadOnlyInline
 
 from .models import (
     Contract,
@@ -74,6 +74,8 @@ class ContractAdmin(SimpleHistoryAdmin):
     list_filter = ("status", "currency")
     search_fields = ("number", "title", "customer__name")
     list_select_related = ("customer", "owner")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     inlines = [LineInline, InstalmentInline, ApprovalInline, AttachmentInline]
 
     def get_queryset(self, request):

@@ -4,6 +4,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from crm.admin import EstimatedCountPaginator
+
 from . import services
 from .models import (
     Contact,
@@ -37,6 +39,8 @@ class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ("name", "tier", "status", "owner", "team", "source", "next_follow_up_at", "updated_at")
     list_filter = ("tier", "status", "source", "tier_source", "customer_type", "industry")
     list_select_related = ("owner", "team", "source")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     search_fields = ("name", "phone", "email", "external_id")
     raw_id_fields = ("owner",)
     filter_horizontal = ("tags",)

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from crm.admin import EstimatedCountPaginator
+
 from . import services
 from .models import (
     EXIT_FIELDS,
@@ -220,6 +222,7 @@ class OpportunityAdmin(SimpleHistoryAdmin):
     search_fields = ("title", "customer__name")
     show_full_result_count = False
     inlines = [StageChangeInline]
+    paginator = EstimatedCountPaginator
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
