@@ -294,6 +294,10 @@ SPECTACULAR_SETTINGS = {
         "OpportunitySourceEnum": "opportunities.models.Source",
         "TicketSourceEnum": "aftersales.models.TicketSource",
         "ActivityStatusEnum": "activities.models.ActivityStatus",
+        # the moves of the three transition endpoints (each body's `action`)
+        "OpportunityMoveEnum": ["advance", "move_back", "win", "lose", "reopen"],
+        "ContractMoveEnum": ["submit", "approve", "reject", "activate", "complete", "terminate"],
+        "TicketMoveEnum": "aftersales.services.TRANSITIONS",
     },
 }
 
