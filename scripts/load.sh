@@ -6,7 +6,7 @@
 # figures, requests per second, the read and write 95th percentiles and the error count.
 # Exit status 1 when any request failed. Results (CSV, summary, server logs) stay in var/load/.
 #
-# Options: --users N (50) --spawn-rate N (5) --duration T (3m) --workers N (4) --threads N (2)
+# Options: --users N (50) --spawn-rate N (5) --duration T (3m) --workers N (4) --threads N (4)
 #          --port N (8765) --wait-min S (5) --wait-max S (15; think time between two tasks) --no-celery
 # Logins: every active rep and manager of the database (LOAD_REPS / LOAD_MANAGERS override, comma-
 # separated), all with LOAD_PASSWORD (default: the demo password).
@@ -15,7 +15,7 @@ set -euo pipefail
 # All in one function: bash then reads the whole file before running it (editing the script during a run is safe).
 main() {
   cd "$(dirname "$0")/.."
-  USERS=50 SPAWN_RATE=5 DURATION=3m WORKERS=4 THREADS=2 PORT=8765 CELERY=1
+  USERS=50 SPAWN_RATE=5 DURATION=3m WORKERS=4 THREADS=4 PORT=8765 CELERY=1
   WAIT_MIN="${LOAD_WAIT_MIN:-5}" WAIT_MAX="${LOAD_WAIT_MAX:-15}"
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,7 +48,7 @@ main() {
   export LOAD_SUMMARY="$OUT/summary.json"
   PY=.venv/bin/python
   mkdir -p "$OUT"
-  rm -f "$OUT"/locust_*.csv "$LOAD_SUMMARY"
+  rm -f "$OUT"/locust_*.csv "$LOAD_SUMMARY" "$OUT/gunicorn.log" "$OUT/celery.log"
 
   logins() {
     psql "$DATABASE_URL" -Atc "SELECT string_agg(username, ',' ORDER BY username) FROM accounts_user
