@@ -6,6 +6,7 @@ import csv
 import io
 
 from activities.defaults import ensure_defaults as ensure_activity_kinds
+from leads.models import SEEDED_CHANNEL_NAMES, SourceChannel
 from opportunities.services import pipeline_ensure_default
 from switching import importing
 from switching.models import ImportJob
@@ -18,8 +19,12 @@ def csv_bytes(rows: list[list[str]], encoding: str = "utf-8-sig") -> bytes:
 
 
 def defaults() -> None:
+    """What the migrations seed (a transactional test elsewhere may have flushed it): the default
+    pipeline, the activity kinds, the source channels the files name."""
     pipeline_ensure_default()
     ensure_activity_kinds()
+    for code in ("referral", "website"):
+        SourceChannel.objects.get_or_create(code=code, defaults={"name": SEEDED_CHANNEL_NAMES[code]})
 
 
 def upload(user, kind: str, rows: list[list[str]], *, name: str = "file.csv", encoding: str = "utf-8-sig",
