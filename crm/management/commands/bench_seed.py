@@ -9,7 +9,8 @@ and writes the statements. Two plan tables (temporary, one row per customer and 
 random draws, so the activities, the deals and their stage histories agree with each other:
 
 - dates over the last two years (boundaries in settings.TIME_ZONE for the date columns);
-- deals older than 60 days are mostly closed (30 % won, 45 % lost), younger ones mostly open;
+- deals older than 60 days are mostly closed (30 % won, 45 % lost), younger ones mostly open; a deal
+  closes 5 to 180 days after its creation, so one whose closing day is still ahead is open;
 - each deal's StageChange chain starts with "create" in the first open stage, advances (with some
   back-and-forth moves) and ends at the deal's current stage at `stage_entered_at`; `closed_at` is set
   exactly for won and lost deals; `seconds_in_previous_stage` is the gap between two changes;
@@ -19,7 +20,8 @@ random draws, so the activities, the deals and their stage histories agree with 
 
 The load runs in one transaction with triggers and foreign-key checks off (session_replication_role =
 replica, PostgreSQL superuser) and the plain indexes of the big tables dropped and rebuilt afterwards,
-then ANALYZE (VACUUM ANALYZE unless inside a test transaction). Never run it on a production database.
+then ANALYZE (VACUUM ANALYZE unless inside a test transaction). Run again, it adds another data set of the given size (the users are reused). Never run it on a
+production database.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from contracts.models import Contract, ContractLine, PaymentInstalment, PaymentR
 from leads.models import Contact, Customer, SourceChannel
 from opportunities.models import Opportunity, Pipeline, StageChange, StageOwnerTotal
 
-MARK = "bench-"  # external ids of the seeded rows: bench-c<n>, bench-p<n>, bench-o<n>, bench-a<n>
+MARK = "bench-"  # external ids of the seeded rows: bench-c<id>, bench-p<id>, bench-o<id>, bench-a<id>
 
 # region team, its director, the extra team below it and that team's manager (the demo teams 1 and 2
 # go below the regions too, so a director manages a subtree of two teams)
@@ -142,8 +144,6 @@ class Command(BaseCommand):
             raise CommandError("The bench needs PostgreSQL (DATABASE_URL).")
         if not Pipeline.objects.filter(is_default=True).exists() or not ActivityKind.objects.exists():
             raise CommandError("Run seed_demo first (pipelines, stages and activity kinds).")
-        if Customer.objects.filter(external_id=f"{MARK}c1").exists():
-            raise CommandError("This database is already seeded (bench-c1 exists); recreate it (make bench).")
         self.timings: list[tuple[str, float, int]] = []
         started = time.perf_counter()
         with transaction.atomic():
@@ -225,16 +225,17 @@ class Command(BaseCommand):
     def seed_users(self, wanted: int) -> list[User]:
         password = make_password(settings.CRM_DEMO_PASSWORD)
 
-        def user(username: str, role: str, team: Team | None) -> User:
+        def user(username: str, role: str, team: Team | None, **extra: Any) -> User:
             found = User.objects.filter(username=username).first()
             if found is not None:
                 return found
             index = sum(map(ord, username))
             return User.objects.create(
                 username=username, role=role, team=team, password=password, email=f"{username}@example.com",
-                last_name=SURNAMES[index % len(SURNAMES)], first_name=GIVEN[index % len(GIVEN)],
+                last_name=SURNAMES[index % len(SURNAMES)], first_name=GIVEN[index % len(GIVEN)], **extra,
             )
 
+        user("admin2", Role.ADMIN, None, is_superuser=True)  # a second admin: bench_pages signs in as it, a load test as admin
         leaf_teams = []
         for region_name, director, team_name, manager, demo_team_name in REGIONS:
             region, _created = Team.objects.get_or_create(name=region_name)
@@ -269,11 +270,13 @@ class Command(BaseCommand):
         rep_ids = sql_array([u.pk for u in reps], "bigint")
         rep_teams = sql_array([u.team_id for u in reps], "bigint")
         n_reps = len(reps)
-        channel_ids = list(SourceChannel.objects.values_list("pk", flat=True)) or [0]
+        channel_ids = list(SourceChannel.objects.values_list("pk", flat=True))
         channels = sql_array(channel_ids, "bigint")
         admin_id = User.objects.filter(role=Role.ADMIN).order_by("pk").values_list("pk", flat=True).first()
         c0, p0, o0, a0, k0 = (next_id(m) for m in (Customer, Contact, Opportunity, Activity, Contract))
         cur = self.cursor
+        # plan tables of an earlier run in the same transaction (a test seeding twice)
+        cur.execute("DROP TABLE IF EXISTS bench_customer, bench_pipeline, bench_opp, bench_contract, bench_instalment")
 
         # customers: the plan (random draws), then the rows
         self.run("plan: customers", f"""
@@ -313,7 +316,9 @@ class Command(BaseCommand):
                 SELECT d.*, c.rep_id, c.pooled, c.created_at AS customer_created, p.pipeline_id, p.k, p.open_ids,
                        p.probs, p.stalls, p.won_id, p.lost_id,
                        greatest(c.created_at, now() - d.u_age * interval '730 days') AS created_at,
-                       CASE WHEN now() - greatest(c.created_at, now() - d.u_age * interval '730 days') > interval '60 days'
+                       CASE WHEN greatest(c.created_at, now() - d.u_age * interval '730 days') + interval '5 days'
+                                 + d.u_cycle * interval '175 days' > now() THEN 'open'  -- would close in the future
+                            WHEN now() - greatest(c.created_at, now() - d.u_age * interval '730 days') > interval '60 days'
                             THEN CASE WHEN d.u_out < 0.30 THEN 'won' WHEN d.u_out < 0.75 THEN 'lost' ELSE 'open' END
                             ELSE CASE WHEN d.u_out < 0.10 THEN 'won' WHEN d.u_out < 0.25 THEN 'lost' ELSE 'open' END
                        END AS outcome
@@ -361,7 +366,7 @@ class Command(BaseCommand):
                        "WHEN u_status < 0.85 THEN 'neutral' ELSE 'negative' END",
             "duration_minutes": "CASE WHEN kind_id IN (SELECT id FROM activities_activitykind WHERE code IN ('visit', 'meeting', 'demo')) "
                                 "THEN 60 + (g % 4) * 30 ELSE 5 + g % 25 END",
-            "external_id": f"'{MARK}a' || g",
+            "external_id": f"'{MARK}a' || id",
             "created_at": "least(ts, now()) - interval '1 day'", "updated_at": "least(ts, now())",
         }
         source = f"""FROM (
@@ -406,12 +411,12 @@ class Command(BaseCommand):
                       "WHEN u_status < 0.9 THEN 'customer' ELSE 'inactive' END",
             "tier": "t.tier", "industry": f"({sql_array(INDUSTRIES, 'text')})[1 + (g / 7) % {len(TRADES)}]",
             "region": f"({regions})[1 + g % {len(CITIES)}]", "phone": phone, "email": "'c' || g || '@bench.example.cn'",
-            "source_id": f"({channels})[1 + floor(u_src * {len(channel_ids)})::int]",
+            "source_id": f"({channels})[1 + floor(u_src * {len(channel_ids)})::int]" if channel_ids else "NULL",
             "owner_id": "CASE WHEN pooled THEN NULL ELSE rep_id END", "team_id": "team_id",
             "assigned_at": "CASE WHEN pooled THEN NULL ELSE created_at END",
             "last_contacted_at": "lc.ts", "next_follow_up_at": f"CASE WHEN pooled THEN NULL ELSE coalesce(lc.ts, created_at) + {cadence} * interval '1 day' END",
             "profile_reviewed_at": "created_at + u_status * (now() - created_at)",
-            "tier_source": "'rules'", "tier_computed_at": "now()", "external_id": f"'{MARK}c' || g",
+            "tier_source": "'rules'", "tier_computed_at": "now()", "external_id": f"'{MARK}c' || t.id",
             "search_text": (f"lower({name} || ' | ' || {phone} || ' | 139' || lpad(g::text, 8, '0') || ' | c' || g || "
                             f"'@bench.example.cn | ' || {contact_name} || ' | ' || {contact_phone} || ' | 138' || "
                             "lpad(g::text, 8, '0') || ' | p' || g || '@bench.example.cn')"),
@@ -428,7 +433,7 @@ class Command(BaseCommand):
         contact_exprs = {
             "id": f"{p0} + g", "customer_id": "id", "name": contact_name, "title": "'采购经理'",
             "phone": contact_phone, "email": "'p' || g || '@bench.example.cn'", "wechat": "''",
-            "is_decision_maker": "true", "notes": "''", "external_id": f"'{MARK}p' || g", "version": "1",
+            "is_decision_maker": "true", "notes": "''", "external_id": f"'{MARK}p' || ({p0} + g)", "version": "1",
         }
         sql, params = insert_sql(Contact, contact_exprs, "FROM bench_customer")
         self.run("contacts", sql, params)
@@ -469,7 +474,7 @@ class Command(BaseCommand):
             "loss_reason_id": "CASE WHEN outcome = 'lost' THEN (SELECT min(id) FROM opportunities_lossreason) + g % "
                               "greatest(1, (SELECT count(*) FROM opportunities_lossreason)) END",
             "lost_from_stage_id": "CASE WHEN outcome = 'lost' THEN open_ids[r] END",
-            "external_id": f"'{MARK}o' || g", "version": "1", "currency": "'CNY'",
+            "external_id": f"'{MARK}o' || o.id", "version": "1", "currency": "'CNY'",
             "created_at": "o.created_at", "updated_at": "end_at",
         }
         source = f"""FROM bench_opp o JOIN leads_customer c ON c.id = o.customer_id
@@ -503,7 +508,7 @@ class Command(BaseCommand):
                   f"WHEN signed_on + 365 < {today} THEN CASE WHEN u < 0.9 THEN 'completed' ELSE 'terminated' END "
                   "WHEN u < 0.9 THEN 'active' ELSE 'terminated' END")
         contract_exprs = {
-            "id": "id", "number": f"'BENCH-' || lpad((id - {k0})::text, 7, '0')", "title": "'合同 ' || g",
+            "id": "id", "number": "'BENCH-' || lpad(id::text, 7, '0')", "title": "'合同 ' || g",
             "customer_id": "customer_id", "opportunity_id": "opportunity_id", "owner_id": "owner_id",
             "created_by_id": "owner_id", "status": status, "currency": "'CNY'",
             "subtotal": "subtotal", "tax_amount": "round(subtotal * 0.13, 2)", "total_amount": "subtotal + round(subtotal * 0.13, 2)",
