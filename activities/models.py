@@ -8,7 +8,7 @@ from datetime import time
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -175,6 +175,12 @@ class Activity(FSMModelMixin, models.Model):
             # owner and kind (read from the index only)
             models.Index(fields=["done_at"], include=["owner", "kind", "status"], name="activity_done_cov_idx"),
             models.Index(fields=["planned_at"], include=["owner", "kind", "status"], name="activity_planned_cov_idx"),
+            # the admin changelist (the default ordering) and its date hierarchy: newest first
+            models.Index(fields=["-created_at", "-id"], name="activity_created_idx"),
+            # the API list's default order: latest first by done, else planned, else due time
+            models.Index(
+                Coalesce("done_at", "planned_at", "due_at").desc(), F("id").desc(), name="activity_when_idx"
+            ),
             # dashboards, overdue follow-ups: planned activities by deadline (due_at, else planned_at)
             models.Index(
                 Coalesce("due_at", "planned_at"), "owner", condition=Q(status="planned"), name="activity_overdue_idx"
