@@ -766,6 +766,8 @@ class StageChange(models.Model):
             # analytics: moves into / out of a stage in a period (funnel, time in stage)
             models.Index(fields=["to_stage", "changed_at"], name="stagechange_to_time_idx"),
             models.Index(fields=["from_stage", "changed_at"], name="stagechange_from_time_idx"),
+            # dashboards, conversion funnel: the stages the deals of a cohort reached (index only)
+            models.Index(fields=["opportunity"], include=["to_stage"], name="stagechange_reached_cov_idx"),
             # dashboards, time in stage: moves out of a stage in a period with their duration (index only)
             models.Index(
                 fields=["changed_at"], include=["from_stage", "seconds_in_previous_stage", "opportunity"],
