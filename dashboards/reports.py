@@ -57,6 +57,17 @@ def _chart(kind: str, labels: list[str], datasets: list[tuple[str, list[Any]]]) 
             "datasets": [{"label": label, "data": [_num(v) for v in data]} for label, data in datasets]}
 
 
+GENERATION_KEY = "dashboards:generation"
+
+
+def cached_sections_forget() -> None:
+    """Drop every cached dashboard (after new targets: the manager who set them expects to see them)."""
+    try:
+        cache.incr(GENERATION_KEY)
+    except ValueError:  # no generation yet
+        cache.set(GENERATION_KEY, 1, None)
+
+
 def cached_sections(
     *, user: User, scope: s.DashboardScope, period: s.Period, pipeline: Pipeline
 ) -> tuple[list[Section], datetime]:
@@ -64,12 +75,13 @@ def cached_sections(
     the time the figures were computed. At 1,000,000 deals and 3,000,000 activities a team's sections
     take seconds of database time (about 45 aggregate queries); a manager who reloads the page, switches
     period or downloads a table's CSV gets the same figures from the cache. The key holds everything the
-    figures depend on: the user (their scope), the scope's filters, the period, the pipeline, the language."""
+    figures depend on: the user (their scope), the scope's filters, the period, the pipeline, the language,
+    and a generation that `cached_sections_forget` moves on."""
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if not seconds:
         return build_sections(user=user, scope=scope, period=period, pipeline=pipeline), timezone.now()
     owners = "all" if scope.owner_ids is None else ",".join(map(str, sorted(scope.owner_ids)))
-    raw = (f"{user.pk}|{owners}|{getattr(scope.team, 'pk', '')}|{getattr(scope.rep, 'pk', '')}|"
+    raw = (f"{cache.get(GENERATION_KEY, 0)}|{user.pk}|{owners}|{getattr(scope.team, 'pk', '')}|{getattr(scope.rep, 'pk', '')}|"
            f"{period.start}|{period.end}|{pipeline.pk}|{get_language()}")
     key = "dashboards:sections:" + hashlib.sha256(raw.encode()).hexdigest()
     found = cache.get(key)

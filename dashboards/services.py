@@ -12,6 +12,7 @@ from accounts.models import User
 from accounts.scope import is_manager_or_admin, managed_user_ids
 
 from .models import Target
+from .reports import cached_sections_forget
 from .selectors import METRICS, month_start
 
 
@@ -36,4 +37,5 @@ def targets_set(*, user: User, month: date, values: dict[int, dict[str, Any]]) -
             target.updated_by = user
             target.save()
             saved.append(target)
+        transaction.on_commit(cached_sections_forget)
     return saved

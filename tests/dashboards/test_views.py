@@ -4,11 +4,13 @@ filters, not through CSV), a rep's own dashboard, and a bounded number of querie
 import csv
 import io
 import uuid
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
+from dashboards.services import targets_set
 from tests.dashboards.factories import DataSet
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +145,21 @@ class TestCachedFigures:
         assert revenue(data.org.admin, team=data.org.team_b.pk).rows[-1][1:] == [9999, 9999] != everyone
         assert revenue(data.org.manager_a, "en").title == "Revenue by month"
         assert revenue(data.org.manager_a).title != "Revenue by month"
+
+    def test_new_targets_show_at_once(self, data, client_for, django_capture_on_commit_callbacks):
+        """Saving targets drops the cached dashboards: the manager sees the new target on the next load."""
+        client = client_for(data.org.manager_a)
+
+        def rep_a_targets():
+            response = client.get(reverse("dashboards:team"), MARCH)
+            table = next(sec for sec in response.context["sections"] if sec.key == "targets")
+            return next(row for row in table.rows if row[0] == data.org.rep_a.display_name)
+
+        before = rep_a_targets()
+        assert 77 not in before
+        with django_capture_on_commit_callbacks(execute=True):
+            targets_set(user=data.org.manager_a, month=date(2026, 3, 1), values={data.org.rep_a.pk: {"calls": 77}})
+        assert 77 in rep_a_targets()
 
     def test_off_by_default_under_test(self, data, client_for, settings):
         """DASHBOARD_CACHE_SECONDS=0: every request computes; the page shows no computation time."""
