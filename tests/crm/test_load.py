@@ -44,14 +44,15 @@ class TestLoadScenario:
             "LOAD_SUMMARY": str(tmp_path / "summary.json"),
         }
         result = subprocess.run(
-            [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "-u", "3", "-r", "3", "-t", "40s",
+            [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "-u", "3", "-r", "3", "-t", "120s",
              "--host", live_server.url, "--loglevel", "WARNING"],
-            env=env, capture_output=True, text=True, timeout=90,
+            env=env, capture_output=True, text=True, timeout=180,
         )
         summary = json.loads((tmp_path / "summary.json").read_text())
         assert summary["errors"] == 0, summary["failure_samples"]
         assert result.returncode == 0, result.stderr[-2000:]
-        assert summary["duration_s"] < 30, "the run should end when every user has done its tasks"
+        # about 10 s; the time limit (-t) is only a safety net for a very busy machine
+        assert summary["duration_s"] < 110, "the run should end when every user has done its tasks"
         counts = {name: row["requests"] for name, row in summary["endpoints"].items()}
         for name in ("login: submit", "read: customer list", "read: customer search", "read: board",
                      "read: customer detail", "read: opportunity detail", "write: log activity",
