@@ -41,6 +41,8 @@ from contracts.models import Contract, ContractLine, PaymentInstalment, PaymentR
 from leads.models import Contact, Customer, SourceChannel
 from opportunities.models import Opportunity, Pipeline, StageChange, StageOwnerTotal
 
+# SQL text is built from model metadata, integers and this module's constant lists, never from input:
+# the `# nosec B608` marks below (bandit: string-built SQL) are for that reason.
 MARK = "bench-"  # external ids of the seeded rows: bench-c<id>, bench-p<id>, bench-o<id>, bench-a<id>
 
 # region team, its director, the extra team below it and that team's manager (the demo teams 1 and 2
@@ -116,12 +118,12 @@ def history_sql(model: type[models.Model], where: str) -> str:
         else:
             values.append("NULL")
     return (f"INSERT INTO {history._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} "
-            f"FROM {model._meta.db_table} WHERE {where}")
+            f"FROM {model._meta.db_table} WHERE {where}")  # nosec B608
 
 
 def next_id(model: type[models.Model]) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")  # nosec B608
         return cursor.fetchone()[0]
 
 
@@ -163,11 +165,11 @@ class Command(BaseCommand):
                               PaymentInstalment, PaymentReceipt):
                     table = model._meta.db_table
                     cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                   f"(SELECT coalesce(max(id), 1) FROM {table}))")
+                                   f"(SELECT coalesce(max(id), 1) FROM {table}))")  # nosec B608
                 for model in (Customer, Opportunity, Contract):
                     history = model.history.model._meta.db_table
                     cursor.execute(f"SELECT setval(pg_get_serial_sequence('{history}', 'history_id'), "
-                                   f"(SELECT coalesce(max(history_id), 1) FROM {history}))")
+                                   f"(SELECT coalesce(max(history_id), 1) FROM {history}))")  # nosec B608
         in_transaction = connection.in_atomic_block or o["no_vacuum"]
         with connection.cursor() as cursor:
             self.cursor = cursor
@@ -213,11 +215,11 @@ class Command(BaseCommand):
     def rebuild_board_totals(self) -> int:
         """The recount of migration opportunities/0003 (the trigger was off during the load)."""
         table = StageOwnerTotal._meta.db_table
-        self.cursor.execute(f"DELETE FROM {table}")
+        self.cursor.execute(f"DELETE FROM {table}")  # nosec B608
         self.cursor.execute(
             f"INSERT INTO {table} (stage_id, owner_id, opportunity_count, amount_sum, weighted_sum) "
             "SELECT stage_id, owner_id, count(*), sum(amount), sum(amount * probability / 100.0) "
-            "FROM opportunities_opportunity GROUP BY stage_id, owner_id"
+            "FROM opportunities_opportunity GROUP BY stage_id, owner_id"  # nosec B608
         )
         return self.cursor.rowcount
 
@@ -287,7 +289,7 @@ class Command(BaseCommand):
             FROM generate_series(1, {n_customers}) g
             CROSS JOIN LATERAL (SELECT g AS gg, random() AS u_pool, 1 + floor(random() * {n_reps})::int AS idx,
                                        random() AS u_age, random() AS u_tier, random() AS u_status,
-                                       random() AS u_src) x""")
+                                       random() AS u_src) x""")  # nosec B608
         cur.execute("ALTER TABLE bench_customer ADD PRIMARY KEY (id)")
 
         # deals: the plan; stage arrays of each pipeline from the stage table
@@ -331,14 +333,14 @@ class Command(BaseCommand):
                    CASE WHEN outcome = 'open' THEN created_at + u_cycle * (now() - created_at)
                         ELSE greatest(created_at, least(now() - interval '1 minute', created_at + interval '5 days' + u_cycle * interval '175 days'))
                    END AS end_at
-            FROM e""")
+            FROM e""")  # nosec B608
         cur.execute("ALTER TABLE bench_opp ADD PRIMARY KEY (id)")
         # back-and-forth moves (move_back, advance) so that the average history has the wanted length
         cur.execute("SELECT avg(r + (outcome <> 'open')::int), avg((r >= 2)::int) FROM bench_opp")
         base, eligible = cur.fetchone()
         extra = max(0.0, (o["stage_changes_per_opp"] - float(base or 0)) / 2 / max(float(eligible or 0), 0.01))
         cur.execute("""ALTER TABLE bench_opp ADD COLUMN nb int, ADD COLUMN len int""")
-        cur.execute(f"""UPDATE bench_opp SET nb = CASE WHEN r >= 2 THEN floor(u_bounce * {2 * extra + 1})::int ELSE 0 END""")
+        cur.execute(f"""UPDATE bench_opp SET nb = CASE WHEN r >= 2 THEN floor(u_bounce * {2 * extra + 1})::int ELSE 0 END""")  # nosec B608
         cur.execute("UPDATE bench_opp SET len = r + 2 * nb + (outcome <> 'open')::int")
         cur.execute("UPDATE bench_opp SET end_at = created_at WHERE len = 1")  # still in the stage it was created in
 
@@ -375,7 +377,7 @@ class Command(BaseCommand):
                                                    - o.created_at + interval '14 days') AS ts
             FROM (SELECT g, {o0} + 1 + floor(random() * {max(n_opps, 1)})::int AS oid, random() AS u_kind,
                          random() AS u_status, random() AS u_at FROM generate_series(1, {n_on_deals}) g) x
-            JOIN bench_opp o ON o.id = x.oid) a"""
+            JOIN bench_opp o ON o.id = x.oid) a"""  # nosec B608
         sql, params = insert_sql(Activity, activity_exprs, source)
         self.run("activities (on deals)", sql, params)
         source = f"""FROM (
@@ -386,7 +388,7 @@ class Command(BaseCommand):
             FROM (SELECT g, {c0} + 1 + floor(random() * {max(n_customers, 1)})::int AS cid, random() AS u_kind,
                          random() AS u_status, random() AS u_at
                   FROM generate_series({n_on_deals + 1}, {n_acts}) g) x
-            JOIN bench_customer c ON c.id = x.cid) a"""
+            JOIN bench_customer c ON c.id = x.cid) a"""  # nosec B608
         sql, params = insert_sql(Activity, activity_exprs, source)
         self.run("activities (on customers)", sql, params)
 
@@ -427,7 +429,7 @@ class Command(BaseCommand):
             LEFT JOIN (SELECT customer_id, max(done_at) AS ts FROM activities_activity
                        WHERE id > {a0} AND status = 'done'
                          AND kind_id IN (SELECT id FROM activities_activitykind WHERE counts_as_contact)
-                       GROUP BY customer_id) lc ON lc.customer_id = t.id"""
+                       GROUP BY customer_id) lc ON lc.customer_id = t.id"""  # nosec B608
         sql, params = insert_sql(Customer, customer_exprs, source)
         self.run("customers", sql, params)
         contact_exprs = {
@@ -480,7 +482,7 @@ class Command(BaseCommand):
         source = f"""FROM bench_opp o JOIN leads_customer c ON c.id = o.customer_id
             LEFT JOIN (SELECT opportunity_id, max(done_at) AS ts FROM activities_activity
                        WHERE id > {a0} AND status = 'done' AND opportunity_id IS NOT NULL GROUP BY opportunity_id) la
-              ON la.opportunity_id = o.id"""
+              ON la.opportunity_id = o.id"""  # nosec B608
         sql, params = insert_sql(Opportunity, opp_exprs, source)
         self.run("opportunities", sql, params)
         change_exprs = {
@@ -502,7 +504,7 @@ class Command(BaseCommand):
             SELECT {k0} + row_number() OVER (ORDER BY end_at DESC, id) AS id, id AS opportunity_id, customer_id,
                    owner_id, g, round((5000 + power(u_amount, 3) * 1995000)::numeric, -2) AS subtotal,
                    (end_at AT TIME ZONE '{tz}')::date AS signed_on, end_at, random() AS u
-            FROM bench_opp WHERE outcome = 'won' ORDER BY end_at DESC, id LIMIT {n_contracts}""")
+            FROM bench_opp WHERE outcome = 'won' ORDER BY end_at DESC, id LIMIT {n_contracts}""")  # nosec B608
         today = f"(now() AT TIME ZONE '{tz}')::date"
         status = (f"CASE WHEN signed_on > {today} - 90 THEN CASE WHEN u < 0.5 THEN 'signed' ELSE 'active' END "
                   f"WHEN signed_on + 365 < {today} THEN CASE WHEN u < 0.9 THEN 'completed' ELSE 'terminated' END "
@@ -536,7 +538,7 @@ class Command(BaseCommand):
                    CASE pos WHEN 1 THEN round(total / 2, 2) ELSE total - round(total / 2, 2) END AS amount,
                    b.signed_on + CASE pos WHEN 1 THEN 15 ELSE 120 END AS due_date, random() AS u, random() AS u_late
             FROM (SELECT *, subtotal + round(subtotal * 0.13, 2) AS total FROM bench_contract) b
-            CROSS JOIN generate_series(1, 2) pos""")
+            CROSS JOIN generate_series(1, 2) pos""")  # nosec B608
         paid = f"CASE WHEN due_date < {today} AND u < 0.85 THEN amount ELSE 0 END"
         sql, params = insert_sql(PaymentInstalment, {
             "id": "id", "contract_id": "contract_id", "position": "pos", "due_date": "due_date", "amount": "amount",
