@@ -16,6 +16,23 @@ from leads.models import Customer
 from leads.normalise import name_key
 from opportunities.models import Opportunity, StageChange, StageOwnerTotal
 
+
+@pytest.fixture(autouse=True)
+def app_defaults(db):
+    """The default pipeline and the activity kinds the migrations seed (a transactional test elsewhere in
+    the run may have flushed them): bench_seed builds on them."""
+    from importlib import import_module
+
+    from activities.models import ActivityKind
+    from opportunities.services import pipeline_ensure_default
+
+    pipeline_ensure_default()
+    kinds = import_module("activities.migrations.0002_seed_kinds_and_onboarding").KINDS
+    for position, (code, name, name_en, icon, contact) in enumerate(kinds):
+        ActivityKind.objects.get_or_create(code=code, defaults={
+            "name": name, "name_en": name_en, "icon": icon, "counts_as_contact": contact, "position": position})
+
+
 SMALL = {"users": 14, "customers": 60, "opportunities": 200, "activities": 600, "contracts": 20}
 
 
