@@ -110,7 +110,7 @@ def _insert_changes(rows: list[tuple], by: User, note: str) -> None:
     opportunity_ids, from_ids, to_ids, times = (list(column) for column in zip(*rows, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {StageChange._meta.db_table} "  # noqa: S608 - our table name, values bound
+            f"INSERT INTO {StageChange._meta.db_table} "  # noqa: S608  # nosec B608 - our table name, values bound
             "(opportunity_id, from_stage_id, to_stage_id, changed_at, action, imported, changed_by_id, note) "
             "SELECT o, f, t, c, %s, true, %s, %s "
             "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(o, f, t, c)",

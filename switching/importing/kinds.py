@@ -62,7 +62,7 @@ def update_column(table: str, column: str, sql_type: str, pairs: Iterable[tuple[
     ids, values = zip(*pairs, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
-            f'UPDATE "{table}" AS t SET "{column}" = v.value '  # noqa: S608 - identifiers are ours, values bound
+            f'UPDATE "{table}" AS t SET "{column}" = v.value '  # noqa: S608  # nosec B608 - our identifiers, values bound
             f"FROM unnest(%s::bigint[], %s::{sql_type}[]) AS v(id, value) WHERE t.id = v.id",
             [list(ids), list(values)],
         )
@@ -479,7 +479,7 @@ class ActivityKindImport:
         updates = ", ".join(f'"{name}" = EXCLUDED."{name}"' for name, _type in self.COLUMNS if name not in self.KEEP_ON_UPDATE)
         with connection.cursor() as cursor:
             cursor.execute(
-                f'INSERT INTO "activities_activity" ({names}) SELECT * FROM unnest({arrays}) '  # noqa: S608 - our identifiers
+                f'INSERT INTO "activities_activity" ({names}) SELECT * FROM unnest({arrays}) '  # noqa: S608  # nosec B608 - our identifiers, values bound
                 f'ON CONFLICT ("external_id") DO UPDATE SET {updates}, "version" = "activities_activity"."version" + 1',
                 [values[name] for name, _type in self.COLUMNS],
             )
