@@ -14,10 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -27,6 +29,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.scope import ScopedQuerySet, is_manager_or_admin
 from crm.models import SingletonModel
+from leads.models import PostgresOnlyIndex
 
 from .fields import StageField
 
@@ -333,6 +336,19 @@ class OpportunityQuerySet(ScopedQuerySet):
         return self.filter(stage__kind=StageKind.OPEN)
 
 
+class UpperTrigramIndex(PostgresOnlyIndex, GinIndex):
+    """A GIN trigram index (pg_trgm) on UPPER(field): what Django's `__icontains` compiles to on
+    PostgreSQL (`UPPER(col) LIKE UPPER('%term%')`), which an index on the bare column cannot serve.
+    PostgreSQL only, as PostgresOnlyIndex."""
+
+    def __init__(self, *, field: str, name: str):
+        self.field = field
+        super().__init__(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
+
+    def deconstruct(self):
+        return "opportunities.models.UpperTrigramIndex", (), {"field": self.field, "name": self.name}
+
+
 def _can_reopen(instance: Opportunity, user: Any) -> bool:
     return is_manager_or_admin(user)
 
@@ -420,6 +436,9 @@ class Opportunity(FSMModelMixin, models.Model):
         verbose_name_plural = _("opportunities")
         ordering = ["-priority_score", "-id"]
         indexes = [
+            # the list's search box: title ILIKE '%term%' (opportunity_list; the customer-name side of the
+            # search uses the customers' customer_search_trgm)
+            UpperTrigramIndex(field="title", name="opp_title_upper_trgm"),
             # board column (admin, or a manager whose team holds most deals): a stage's cards, best first
             models.Index(fields=["stage", "-priority_score", "-id"], name="opp_stage_priority_idx"),
             # board column of a rep (a team: one index range per owner): own cards in a stage, best first

@@ -19,6 +19,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.scope import get_visible_or_404
+from leads.models import Customer
 
 from .models import (
     LossReason,
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 CARDS_PER_COLUMN = 20
+# The list's search passes up to this many matching customers to the deal query as literal ids (so
+# PostgreSQL sees how few there are and combines the title and customer indexes); more, and it passes
+# them as a subquery (a common term: the list walks its sort index and keeps the matches).
+SEARCH_CUSTOMER_IDS_MAX = 1000
 # Won and lost columns show the deals closed in the last days only (the rest is history).
 CLOSED_COLUMN_DAYS = 30
 ZERO = Decimal("0")
@@ -163,8 +168,19 @@ def opportunity_list(
     if filters.priority_min is not None:
         qs = qs.filter(priority_score__gte=filters.priority_min)
     if filters.search:
-        qs = qs.filter(Q(title__icontains=filters.search) | Q(customer__name__icontains=filters.search))
+        qs = qs.filter(search_q(filters.search))
     return qs.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
+
+
+def search_q(term: str) -> Q:
+    """Deals whose title or customer name contains `term` (case-insensitive), written so that each side
+    uses its trigram index: the title its own (opp_title_upper_trgm), the customer name the customers'
+    search index (`search_text` holds the lower-cased name; the name itself is checked again, so a
+    match on a phone or a contact does not count). One query for the customers when they are few."""
+    customers = Customer.objects.filter(search_text__contains=term.lower(), name__icontains=term).order_by().values("pk")
+    ids = list(customers.values_list("pk", flat=True)[: SEARCH_CUSTOMER_IDS_MAX + 1])
+    in_customers = customers if len(ids) > SEARCH_CUSTOMER_IDS_MAX else ids
+    return Q(title__icontains=term) | Q(customer_id__in=in_customers)
 
 
 def page_of(qs: QuerySet, *, page: int, per_page: int = 50) -> tuple[list, bool]:
