@@ -67,6 +67,10 @@ class ImportJob(models.Model):
     updated_count = models.PositiveIntegerField(_("updated"), default=0)
     error_count = models.PositiveIntegerField(_("errors"), default=0)
     unknown_ref_count = models.PositiveIntegerField(_("unknown references"), default=0)
+    # new customer rows that look like customers already in the CRM (same name, phone or email under
+    # another external id): shown in the preview, imported only as the person confirms
+    duplicate_count = models.PositiveIntegerField(_("likely duplicates"), default=0)
+    duplicates = models.JSONField(_("likely duplicates"), default=list, blank=True, editable=False)
     errors = models.JSONField(_("row errors"), default=list, blank=True, editable=False)
     unknown = models.JSONField(_("unknown values"), default=dict, blank=True, editable=False)
     # the run

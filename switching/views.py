@@ -102,6 +102,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "problems": importing.confirm_problems(job) if job.status == ImportStatus.PREVIEWED else [],
         "unknown_owners": (job.unknown or {}).get("owners") or [],
         "owners_outside": (job.unknown or {}).get("owners_outside") or [],
+        "duplicates": [{"line": line, "message": message} for line, _c, message in job.duplicates[:PREVIEW_ERRORS_SHOWN]],
     })
 
 

@@ -223,7 +223,12 @@ def _process_chunk(
     importer = KIND_IMPORTERS[ctx.job.kind]
     pre = importer.prefetch(ctx, records)
     required = required_keys(ctx.job.kind)
-    result: dict[str, Any] = {"new": 0, "updated": 0, "errors": 0, "unknown": 0, "skipped": 0, "messages": []}
+    result: dict[str, Any] = {"new": 0, "updated": 0, "errors": 0, "unknown": 0, "skipped": 0, "messages": [],
+                              "duplicates": []}
+    # the preview (only) warns of new customers that look like existing ones
+    warn = None if write else getattr(importer, "warnings", None)
+    if warn is not None:
+        pre["similar"] = importer.similar(ctx, records)
     valid = []
     for line, raw in records:
         if line in skip:
@@ -251,6 +256,8 @@ def _process_chunk(
             result["errors"] += 1
             result["messages"].append([line, exc.column, exc.message])
             continue
+        if current is None and warn is not None:
+            result["duplicates"] += [[line, "", message] for message in warn(ctx, raw, pre)]
         data["_external_id"] = external_id
         data["_pk"] = current["pk"] if current else None
         data["_line"] = line
@@ -266,6 +273,8 @@ def import_preview(*, job: ImportJob) -> ImportJob:
     ctx = build_context(job)
     totals = {"new": 0, "updated": 0, "errors": 0, "unknown": 0}
     messages: list[list[Any]] = []
+    duplicates: list[list[Any]] = []
+    duplicate_lines: set[int] = set()
     seen: dict[str, int] = {}
     rows = 0
     try:
@@ -276,12 +285,16 @@ def import_preview(*, job: ImportJob) -> ImportJob:
                 totals[key] += result[key]
             if len(messages) < MAX_STORED_ERRORS:
                 messages += result["messages"][: MAX_STORED_ERRORS - len(messages)]
+            duplicate_lines |= {line for line, _c, _m in result["duplicates"]}
+            if len(duplicates) < MAX_STORED_ERRORS:
+                duplicates += result["duplicates"][: MAX_STORED_ERRORS - len(duplicates)]
     except ImportFileError as exc:
         messages.append([0, "", " ".join(exc.messages)])
         totals["errors"] += 1
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportStatus.PREVIEWED, total_rows=rows, new_count=totals["new"], updated_count=totals["updated"],
         error_count=totals["errors"], unknown_ref_count=totals["unknown"], errors=messages,
+        duplicate_count=len(duplicate_lines), duplicates=duplicates,
     )
     job.refresh_from_db()
     return job

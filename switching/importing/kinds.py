@@ -118,6 +118,47 @@ class CustomerKind:
         existing, visible = _existing(Customer, ctx, _refs(records, "external_id"))
         return {"existing": existing, "visible": visible}
 
+    def similar(self, ctx: ImportContext, records: Records) -> dict[str, list[tuple[int, str, str | None, bool]]]:
+        """{"phone:<value>" / "email:<value>" / "name:<key>": [(pk, name, external id, visible)]}: the
+        customers already in the CRM with the same normalised phone, email or name as a row of the
+        chunk (three indexed queries and one for what the user may see)."""
+        wanted = {
+            "phone": {p for _l, r in records if (p := normalise_phone(r.get("phone", ""))).startswith("+")},
+            "email": {e for _l, r in records if (e := normalise_email(r.get("email", "")))},
+            "name_key": {k for _l, r in records if (k := name_key(r.get("name", "")))},
+        }
+        found: dict[str, list[tuple[int, str, str | None, bool]]] = {}
+        rows = []
+        for field, values in wanted.items():
+            if values:
+                rows += [(field, *row) for row in Customer.objects.filter(**{f"{field}__in": values})
+                         .values_list(field, "pk", "name", "external_id")[:5000]]
+        visible = set(Customer.objects.visible_to(ctx.by).filter(pk__in={r[2] for r in rows}).values_list("pk", flat=True)) if rows else set()
+        for field, value, pk, name, external_id in rows:
+            found.setdefault(f"{field}:{value}", []).append((pk, name, external_id, pk in visible))
+        return found
+
+    def warnings(self, ctx: ImportContext, raw: dict[str, str], pre: dict[str, Any]) -> list[str]:
+        """A new row that looks like an existing customer: "like <name> (same phone)", or without the
+        name when that customer is outside the user's teams (the preview never shows what a user may
+        not see)."""
+        reasons: dict[int, tuple[str, bool, list[str]]] = {}
+        for lookup, label in ((f"phone:{normalise_phone(raw.get('phone', ''))}", _("same phone")),
+                              (f"email:{normalise_email(raw.get('email', ''))}", _("same email")),
+                              (f"name_key:{name_key(raw.get('name', ''))}", _("same name"))):
+            for pk, name, external_id, visible in pre["similar"].get(lookup, []):
+                if external_id and external_id == raw.get("external_id", "").strip():
+                    continue
+                reasons.setdefault(pk, (name, visible, []))[2].append(str(label))
+        messages = []
+        for name, visible, why in list(reasons.values())[:3]:
+            if visible:
+                messages.append(_("Looks like the existing customer “%(name)s” (%(reasons)s).")
+                                % {"name": name, "reasons": ", ".join(why)})
+            else:
+                messages.append(_("Looks like a customer of another team (%(reasons)s).") % {"reasons": ", ".join(why)})
+        return messages
+
     def clean(self, ctx: ImportContext, raw: dict[str, str], pre: dict[str, Any]) -> dict[str, Any]:
         c = ctx.choices
         data: dict[str, Any] = {"name": check_length("name", raw.get("name", ""), 200)}

@@ -196,6 +196,52 @@ class TestPreview:
             upload(org.rep_a, "customers", CUSTOMERS)
 
 
+class TestLikelyDuplicates:
+    """Customers are never duplicated silently: a new row that looks like a customer already in the CRM
+    under another external id is named in the preview (and imported only as the person confirms)."""
+
+    def test_same_name_phone_or_email_under_another_external_id_is_listed(self, org, kinds):
+        CustomerFactory(name="上海甲科技有限公司", owner=org.rep_a, external_id="OLD-1")
+        CustomerFactory(name="Other", email="sales@yi.cn", owner=org.rep_a, external_id=None)
+        rows = [
+            ["External ID", "Name", "Email"],
+            ["N1", "上海甲科技有限公司", ""],
+            ["N2", "乙", "Sales@Yi.cn"],
+            ["N3", "全新客户", ""],
+        ]
+        job = importing.import_set_mapping(job=upload(org.admin, "customers", rows), by=org.admin)
+        assert (job.new_count, job.duplicate_count, job.error_count) == (3, 2, 0)
+        messages = {line: message for line, _column, message in job.duplicates}
+        assert set(messages) == {2, 3}
+        assert "上海甲科技有限公司" in messages[2] and "same name" in messages[2]
+        assert "Other" in messages[3] and "same email" in messages[3]
+        importing.import_confirm(job=job, by=org.admin, queue=False)
+        importing.import_run(job_id=job.pk)
+        assert Customer.objects.filter(external_id__in=["N1", "N2", "N3"]).count() == 3
+
+    def test_a_re_import_of_the_same_external_id_is_an_update_not_a_duplicate(self, org, kinds):
+        import_customers(org.admin)
+        job = importing.import_set_mapping(job=upload(org.admin, "customers", CUSTOMERS), by=org.admin)
+        assert (job.updated_count, job.duplicate_count, job.duplicates) == (3, 0, [])
+
+    def test_a_customer_outside_the_managers_teams_is_not_named(self, org, kinds):
+        CustomerFactory(name="乙方秘密客户", phone="+8613912345678", owner=org.rep_b)
+        rows = [["External ID", "Name", "Phone", "Owner"], ["N1", "新名字", "139 1234 5678", "rep_a"]]
+        job = importing.import_set_mapping(job=upload(org.manager_a, "customers", rows), by=org.manager_a)
+        assert job.duplicate_count == 1
+        [(line, _column, message)] = job.duplicates
+        assert line == 2 and "another team" in message and "same phone" in message
+        assert "乙方秘密客户" not in message
+
+    def test_the_preview_page_lists_them(self, org, kinds, client):
+        CustomerFactory(name="上海甲科技有限公司", owner=org.rep_a)
+        rows = [["External ID", "Name"], ["N1", "上海甲科技有限公司"]]
+        job = importing.import_set_mapping(job=upload(org.admin, "customers", rows), by=org.admin)
+        client.force_login(org.admin)
+        page = client.get(job.get_absolute_url()).content.decode()
+        assert 'id="likely-duplicates"' in page and "上海甲科技有限公司" in page
+
+
 class TestCustomers:
     def test_bulk_customers_get_what_the_services_maintain(self, org, kinds):
         job = import_customers(org.admin)
