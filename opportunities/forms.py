@@ -84,6 +84,10 @@ class CriteriaForm(forms.Form):
                 field = model_form.fields[unmet.field]
                 if unmet.field == "contact":
                     field.queryset = Contact.objects.filter(customer_id=opportunity.customer_id)
+                    if not field.queryset.exists():
+                        # an empty required list would leave the rep stuck without saying why
+                        field.help_text = _("%(customer)s has no contact yet: add one on the customer's page first.") % {
+                            "customer": opportunity.customer}
                 field.required = True
                 self.fields[unmet.field] = field
         self.items = [item for item in opportunity.checklist_items() if not item.ticked]

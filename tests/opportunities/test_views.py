@@ -370,3 +370,26 @@ class TestBoardReopenAndWin:
         won = client.post(url, {"to_stage": stage("won").pk}, **HTMX)
         assert won["HX-Trigger"] == "opportunity-moved"
         assert Opportunity.objects.get(pk=deal.pk).stage.kind == StageKind.WON
+
+
+class TestCriteriaFormWithoutContacts:
+    """A refused move that needs a contact, on a customer that has none, says to add one first
+    instead of offering an empty required list."""
+
+    def test_contact_field_explains_what_to_do(self, org, pipeline):
+        from opportunities.forms import CriteriaForm
+
+        opportunity = make_opportunity(org.rep_a)
+        assert not opportunity.customer.contacts.exists()
+        form = CriteriaForm(opportunity=opportunity)
+        assert "contact" in form.fields
+        assert "has no contact yet" in str(form.fields["contact"].help_text)
+
+    def test_no_hint_when_the_customer_has_contacts(self, org, pipeline):
+        from leads.models import Contact
+        from opportunities.forms import CriteriaForm
+
+        opportunity = make_opportunity(org.rep_a)
+        Contact.objects.create(customer=opportunity.customer, name="李经理")
+        form = CriteriaForm(opportunity=opportunity)
+        assert "contact" in form.fields and not form.fields["contact"].help_text
