@@ -41,3 +41,23 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def private_media(settings, tmp_path):
+    """Private files (contract attachments, import uploads, export zips) go to a temporary folder,
+    never to var/. Apps whose tests write such files turn it on for every test in their conftest."""
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    return settings.PRIVATE_MEDIA_ROOT
+
+
+@pytest.fixture
+def english(client):
+    """Messages are asserted in English (the source language), for the code and for the test client's
+    pages; tests that want Chinese ask for it themselves."""
+    from django.conf import settings as django_settings
+    from django.utils import translation
+
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "en"
+    with translation.override("en"):
+        yield
