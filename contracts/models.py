@@ -243,6 +243,8 @@ class Contract(FSMModelMixin, models.Model):
         indexes = [
             # the list page: a user's contracts, newest first, filtered by status
             models.Index(fields=["owner", "status", "-created_at"], name="contract_owner_status_idx"),
+            # the API list and the admin changelist (the default order, all statuses): newest first
+            models.Index(fields=["-created_at", "-id"], name="contract_created_idx"),
             # the review queue: contracts in review
             models.Index(fields=["status", "submitted_at"], name="contract_status_submitted_idx"),
             # the win condition and the opportunity panel: an opportunity's contracts by status
