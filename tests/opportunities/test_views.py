@@ -381,9 +381,14 @@ class TestCriteriaFormWithoutContacts:
 
         opportunity = make_opportunity(org.rep_a)
         assert not opportunity.customer.contacts.exists()
-        form = CriteriaForm(opportunity=opportunity)
+        from django.utils import translation
+
+        with translation.override("en"):
+            form = CriteriaForm(opportunity=opportunity)
         assert "contact" in form.fields
         assert "has no contact yet" in str(form.fields["contact"].help_text)
+        with translation.override("zh-hans"):
+            assert "还没有联系人" in str(CriteriaForm(opportunity=opportunity).fields["contact"].help_text)
 
     def test_no_hint_when_the_customer_has_contacts(self, org, pipeline):
         from leads.models import Contact
