@@ -109,6 +109,15 @@ def _existing(model: Any, ctx: ImportContext, keys: set[str], fields: tuple[str,
     return existing, visible
 
 
+def _contact_refs(records: Records) -> dict[str, dict[str, Any]]:
+    """{external id: {pk, external_id, customer_id}} of the contacts the chunk's rows name (one query)."""
+    refs = _refs(records, "contact_external_id")
+    if not refs:
+        return {}
+    rows = Contact.objects.extra(**any_key(refs, "leads_contact")).values("pk", "external_id", "customer_id")
+    return {r["external_id"]: r for r in rows}
+
+
 # --- customers ----------------------------------------------------------------------------------------
 class CustomerKind:
     key = CUSTOMERS
@@ -365,8 +374,7 @@ class OpportunityKind:
             StageChange.objects.filter(opportunity_id__in=[r["pk"] for r in existing.values()], imported=False)
             .values_list("opportunity_id", flat=True).distinct()
         ) if existing else set()
-        contact_refs = _refs(records, "contact_external_id")
-        contacts = {r["external_id"]: r for r in Contact.objects.extra(**any_key(contact_refs, "leads_contact")).values("pk", "external_id", "customer_id")} if contact_refs else {}
+        contacts = _contact_refs(records)
         return {"existing": existing, "visible": visible, "live": live, "contacts": contacts,
                 "customers": _customer_refs(ctx, _refs(records, "customer_external_id"))}
 
@@ -456,8 +464,7 @@ class ActivityKindImport:
         existing, visible = _existing(Activity, ctx, _refs(records, "external_id"))
         deal_refs = _refs(records, "opportunity_external_id")
         deals = {r["external_id"]: r for r in Opportunity.objects.visible_to(ctx.by).extra(**any_key(deal_refs, "opportunities_opportunity")).values("pk", "external_id", "customer_id")} if deal_refs else {}
-        contact_refs = _refs(records, "contact_external_id")
-        contacts = {r["external_id"]: r for r in Contact.objects.extra(**any_key(contact_refs, "leads_contact")).values("pk", "external_id", "customer_id")} if contact_refs else {}
+        contacts = _contact_refs(records)
         return {"existing": existing, "visible": visible, "deals": deals, "contacts": contacts,
                 "customers": _customer_refs(ctx, _refs(records, "customer_external_id"))}
 
