@@ -3,6 +3,22 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class RowProgress:
+    """The progress bar of a job that processes `total_rows` rows (an import): `processed_rows` of them
+    done so far; a finished job with no rows is complete."""
+
+    total_rows: int
+    processed_rows: int
+    status: str
+    DONE_STATUS = "done"
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == self.DONE_STATUS else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
 class SingletonModel(models.Model):
     """A settings table with exactly one row (pk 1), edited in Django admin. `load()` reads it in one
     query and never writes: before an admin saves the row, it returns an unsaved row of the defaults."""

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from accounts.scope import ScopedQuerySet, owner_scope_q, user_team_ids
-from crm.models import SingletonModel
+from crm.models import RowProgress, SingletonModel
 
 from .normalise import name_key, normalise_email, normalise_phone, search_digits
 
@@ -539,7 +539,7 @@ class DuplicatePolicy(models.TextChoices):
     CREATE = "create", _("Import them anyway")
 
 
-class CustomerImport(models.Model):
+class CustomerImport(RowProgress, models.Model):
     """An uploaded CSV/XLSX file: parsed rows, their errors and likely duplicates, and the progress of
     the Celery task that imports them. Each row has a key (its external id, or one derived from its
     name, phone and email), so a re-run or a resumed run never creates the same customer twice."""
@@ -582,12 +582,6 @@ class CustomerImport(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("leads:import_detail", args=[self.pk])
-
-    @property
-    def percent(self) -> int:
-        if not self.total_rows:
-            return 100 if self.status == ImportStatus.DONE else 0
-        return min(100, round(100 * self.processed_rows / self.total_rows))
 
     @property
     def valid_rows(self) -> int:

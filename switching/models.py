@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from contracts.storage import private_storage
+from crm.models import RowProgress
 
 from .columns import KIND_LABELS
 
@@ -37,7 +38,7 @@ class UnknownOwnerPolicy(models.TextChoices):
     STOP = "stop", _("Stop: fix the file first")
 
 
-class ImportJob(models.Model):
+class ImportJob(RowProgress, models.Model):
     """One file being imported: upload → mapping → preview → confirm → the Celery task.
 
     The file stays in the private storage (never served); the preview and the run read it again, so a
@@ -100,12 +101,6 @@ class ImportJob(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("switching:import_detail", args=[self.pk])
-
-    @property
-    def percent(self) -> int:
-        if not self.total_rows:
-            return 100 if self.status == ImportStatus.DONE else 0
-        return min(100, round(100 * self.processed_rows / self.total_rows))
 
     @property
     def is_finished(self) -> bool:
