@@ -81,3 +81,140 @@ class Target(models.Model):
     def clean(self) -> None:
         if self.month and self.month.day != 1:
             raise ValidationError({"month": _("Use the first day of the month.")})
+
+
+# --- summary tables (the dashboard's rollups) ------------------------------------------------------------
+# Kept exact by PostgreSQL row triggers on the activities, deals and stage changes (dashboards/rollups.py):
+# every insert, update and delete, whichever front end or import made it, moves the counts in the same
+# transaction. Days are local dates in settings.TIME_ZONE. The dashboard reads a few thousand of these rows
+# instead of a period's hundreds of thousands of source rows. Nothing writes them but the triggers and
+# `rollups.rebuild`. The columns point at their rows without database constraints (a rollup row never
+# blocks a delete) and without indexes of their own: each table's unique key is the index its reads use.
+def _ref(model: str) -> models.ForeignKey:
+    return models.ForeignKey(model, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+
+
+class SummaryRow(models.Model):
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return " ".join(f"{f.attname}={getattr(self, f.attname)}" for f in self._meta.concrete_fields if f.name != "id")
+
+
+class ActivityDay(SummaryRow):
+    """Per local day, owner and activity kind: activities planned that day (planned_at; not cancelled)
+    and activities done that day (done_at; status done)."""
+
+    day = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    kind = _ref("activities.ActivityKind")
+    planned = models.IntegerField(default=0)
+    done = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "owner", "kind"], name="rollup_activityday_key")]
+
+
+class ActivityDueDay(SummaryRow):
+    """Per local day and owner: planned activities whose deadline (due_at, else planned_at) is that day."""
+
+    day = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    planned = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "owner"], name="rollup_activitydueday_key")]
+
+
+class DealCohortDay(SummaryRow):
+    """Per local creation day, pipeline, owner and source: deals created, and of them those now won / lost."""
+
+    day = models.DateField()
+    pipeline = _ref("opportunities.Pipeline")
+    owner = _ref(settings.AUTH_USER_MODEL)
+    source = models.CharField(max_length=16, blank=True)
+    created = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    lost = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "pipeline", "owner", "source"], name="rollup_dealcohortday_key")
+        ]
+
+
+class DealReachMonth(SummaryRow):
+    """Per local creation month, pipeline, owner, source and stage: deals created that month that ever
+    entered the stage (a StageChange into it), each counted once."""
+
+    month = models.DateField()
+    pipeline = _ref("opportunities.Pipeline")
+    owner = _ref(settings.AUTH_USER_MODEL)
+    source = models.CharField(max_length=16, blank=True)
+    stage = _ref("opportunities.Stage")
+    reached = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "pipeline", "owner", "source", "stage"], name="rollup_dealreachmonth_key")
+        ]
+
+
+class DealWonDay(SummaryRow):
+    """Per local day of closing and owner: deals now won that closed that day, and their amount."""
+
+    day = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    won = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "owner"], name="rollup_dealwonday_key")]
+
+
+class DealOpenCloseDay(SummaryRow):
+    """Per expected close date, owner and probability: open deals (closed_at empty) and their amount."""
+
+    day = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    probability = models.SmallIntegerField()
+    deals = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "owner", "probability"], name="rollup_dealopencloseday_key")
+        ]
+
+
+class CycleMonth(SummaryRow):
+    """Per local month of closing, owner and duration bucket: won deals' days from creation to won (the
+    sales cycle), as a histogram: how many, and the sum of their seconds."""
+
+    month = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    bucket = models.SmallIntegerField()
+    deals = models.IntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "owner", "bucket"], name="rollup_cyclemonth_key")]
+
+
+class StageExitMonth(SummaryRow):
+    """Per local month of the move, deal owner, stage left and duration bucket: moves out of the stage
+    (StageChange rows with a from_stage and seconds_in_previous_stage), as a histogram: how many, and the
+    sum of their seconds in the stage."""
+
+    month = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    stage = _ref("opportunities.Stage")
+    bucket = models.SmallIntegerField()
+    moves = models.IntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "owner", "stage", "bucket"], name="rollup_stageexitmonth_key")
+        ]

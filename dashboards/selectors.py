@@ -1,7 +1,13 @@
 """Every figure of the dashboards, each defined once, here, with its definition in the docstring.
 
-All figures are aggregated by PostgreSQL (GROUP BY, SUM, COUNT DISTINCT, percentile_cont); Python only
-reshapes the handful of aggregated rows. Every selector takes a `DashboardScope` (the owners whose
+All figures are aggregated by PostgreSQL; Python only reshapes the handful of aggregated rows. On
+PostgreSQL the period figures are read from the trigger-maintained summary tables (dashboards/rollups.py:
+per owner and local day, or per month for the stage reach and the duration histograms, with the days of a
+period outside its whole months counted from the source rows); elsewhere, or while the summaries are
+not installed for the current time zone, from the source rows (GROUP BY, COUNT DISTINCT,
+percentile_cont). Both give the same figures, except that a median or 75th percentile from the summaries
+is estimated from a duration histogram (`rollups.histogram_percentile`: exact when durations are whole
+days apart, within 10 % otherwise). Every selector takes a `DashboardScope` (the owners whose
 records count, from the data-scope rule plus the page's team/rep filters) and, where it has one, a
 `Period` of local dates in the configured time zone (settings.TIME_ZONE): [start, end).
 
@@ -39,10 +45,22 @@ from accounts.scope import managed_user_ids, team_subtree_ids, user_team_ids
 from activities.models import Activity, ActivityStatus
 from contracts.models import Contract, PaymentReceipt
 from leads.models import Customer, Tier
-from opportunities.models import Opportunity, Pipeline, Stage, StageChange, StageKind
+from opportunities.models import Opportunity, Pipeline, Stage, StageChange, StageKind, StageOwnerTotal
 from opportunities.selectors import pipeline_stages
 
-from .models import DashboardSettings, Target
+from . import rollups
+from .models import (
+    ActivityDay,
+    ActivityDueDay,
+    CycleMonth,
+    DashboardSettings,
+    DealCohortDay,
+    DealOpenCloseDay,
+    DealReachMonth,
+    DealWonDay,
+    StageExitMonth,
+    Target,
+)
 
 ZERO = Decimal("0")
 SECONDS_PER_DAY = 86400.0
@@ -155,6 +173,43 @@ def period_for(kind: str, *, today: date | None = None, start: date | None = Non
     return Period(first, add_months(first, 1), "month")
 
 
+def _summaries() -> bool:
+    """Whether to read the summary tables (PostgreSQL, triggers installed for this time zone)."""
+    return rollups.ready()
+
+
+def _day_q(period: Period, field_name: str = "day") -> Q:
+    return Q(**{f"{field_name}__gte": period.start, f"{field_name}__lt": period.end})
+
+
+def _month_split(period: Period) -> tuple[Period | None, list[Period]]:
+    """The whole local months inside the period (a Period from the first to the end of the last, or None)
+    and the days before and after them (0, 1 or 2 Periods): month summaries serve the first, source rows
+    the others."""
+    first = period.start if period.start.day == 1 else add_months(month_start(period.start), 1)
+    end = month_start(period.end)
+    if first >= end:
+        return None, [period]
+    edges = [p for p in (Period(period.start, first), Period(end, period.end)) if p.start < p.end]
+    return Period(first, end), edges
+
+
+def _bucket(seconds: Any) -> Func:
+    """The duration histogram's bucket of a number of seconds (SQL function `dashboards_bucket`)."""
+    return Func(seconds, function="dashboards_bucket", output_field=FloatField())
+
+
+def _histogram_figures(rows: list[tuple[int, int, int]]) -> dict[str, Any]:
+    """`count`, `average`, `median` and `p75` in days from (bucket, count, seconds) histogram rows."""
+    count = sum(n for _, n, _ in rows)
+    if not count:
+        return {"count": 0, "median": None, "p75": None, "average": None}
+    median = rollups.histogram_percentile(rows, 0.5)
+    p75 = rollups.histogram_percentile(rows, 0.75)
+    return {"count": count, "median": median / SECONDS_PER_DAY, "p75": p75 / SECONDS_PER_DAY,
+            "average": sum(s for _, _, s in rows) / count / SECONDS_PER_DAY}
+
+
 def _days(expression: Any) -> Func:
     """An interval expression as fractional days (EXTRACT(EPOCH ...) / 86400)."""
     return Func(expression, template="(EXTRACT(EPOCH FROM (%(expressions)s)) / 86400.0)", output_field=FloatField())
@@ -209,12 +264,20 @@ def pipeline_by_stage(*, scope: DashboardScope, pipeline: Pipeline) -> list[Stag
     """Open deals right now, per open stage of the pipeline: how many, their amount, and their weighted
     amount (Σ amount × probability / 100, the deal's own probability). A snapshot: not period-bound."""
     stages = [s for s in _stages(pipeline) if s.is_open]
-    rows = (
-        Opportunity.objects.filter(scope.q(), pipeline=pipeline, closed_at__isnull=True)
-        .order_by()
-        .values("stage_id")
-        .annotate(n=Count("pk"), total=Sum("amount"), weighted_total=Sum(_weighted()))
-    )
+    if _summaries():  # the board's trigger-maintained totals per stage and owner
+        rows = (
+            StageOwnerTotal.objects.filter(scope.q(), stage_id__in=[s.pk for s in stages])
+            .order_by()
+            .values("stage_id")
+            .annotate(n=Sum("opportunity_count"), total=Sum("amount_sum"), weighted_total=Sum("weighted_sum"))
+        )
+    else:
+        rows = (
+            Opportunity.objects.filter(scope.q(), pipeline=pipeline, closed_at__isnull=True)
+            .order_by()
+            .values("stage_id")
+            .annotate(n=Count("pk"), total=Sum("amount"), weighted_total=Sum(_weighted()))
+        )
     by_stage = {r["stage_id"]: r for r in rows}
     result = []
     for stage in stages:
@@ -237,6 +300,29 @@ def forecast(*, scope: DashboardScope, period: Period) -> dict[str, Any]:
     - `commit_probability`: that threshold.
     """
     threshold = DashboardSettings.load().commit_probability
+    if _summaries():
+        won = DealWonDay.objects.filter(scope.q(), _day_q(period)).aggregate(total=Sum("amount"))
+        agg = DealOpenCloseDay.objects.filter(scope.q(), _day_q(period)).aggregate(
+            open_n=Sum("deals"), open_total=Sum("amount"),
+            weighted_total=Sum(ExpressionWrapper(F("amount") * F("probability") / Decimal(100),
+                                                 output_field=DecimalField(max_digits=24, decimal_places=4))),
+            commit_total=Sum("amount", filter=Q(probability__gte=threshold)),
+        )
+        agg["won_total"] = won["total"]
+        agg["open_n"] = agg["open_n"] or 0
+    else:
+        agg = _forecast_rows(scope=scope, period=period, threshold=threshold)
+    return {
+        "won": agg["won_total"] or ZERO,
+        "open_count": agg["open_n"],
+        "open_amount": agg["open_total"] or ZERO,
+        "weighted": (agg["weighted_total"] or ZERO).quantize(Decimal("0.01")),
+        "commit": agg["commit_total"] or ZERO,
+        "commit_probability": threshold,
+    }
+
+
+def _forecast_rows(*, scope: DashboardScope, period: Period, threshold: int) -> dict[str, Any]:
     qs = Opportunity.objects.filter(scope.q())
     open_q = Q(closed_at__isnull=True) & period.date_q("expected_close_date")
     won_q = Q(stage__kind=StageKind.WON) & period.dt_q("closed_at")
@@ -247,14 +333,7 @@ def forecast(*, scope: DashboardScope, period: Period) -> dict[str, Any]:
         weighted_total=Sum(_weighted(), filter=open_q),
         commit_total=Sum("amount", filter=open_q & Q(probability__gte=threshold)),
     )
-    return {
-        "won": agg["won_total"] or ZERO,
-        "open_count": agg["open_n"],
-        "open_amount": agg["open_total"] or ZERO,
-        "weighted": (agg["weighted_total"] or ZERO).quantize(Decimal("0.01")),
-        "commit": agg["commit_total"] or ZERO,
-        "commit_probability": threshold,
-    }
+    return agg
 
 
 # --- conversion funnel --------------------------------------------------------------------------------
@@ -289,23 +368,49 @@ def _funnel_counts(*, scope: DashboardScope, period: Period, pipeline: Pipeline)
     key = (scope, period)
     if cached is not None and cached[0] == key:
         return cached[1]
-    cohort = Opportunity.objects.filter(scope.q(), period.dt_q("created_at"), pipeline=pipeline)
-    sizes = list(
-        cohort.order_by().values("owner_id", "source").annotate(
-            n=Count("pk"),
-            won=Count("pk", filter=Q(stage__kind=StageKind.WON)),
-            lost=Count("pk", filter=Q(stage__kind=StageKind.LOST)),
+    if _summaries():
+        sizes = list(
+            DealCohortDay.objects.filter(scope.q(), _day_q(period), pipeline=pipeline)
+            .order_by().values("owner_id", "source")
+            .annotate(n=Sum("created"), won=Sum("won"), lost=Sum("lost"))
         )
-    )
-    reached = list(
-        StageChange.objects.filter(opportunity__in=cohort.values("pk"))
+        months, edges = _month_split(period)
+        reached = []
+        if months is not None:
+            reached = list(
+                DealReachMonth.objects.filter(scope.q(), _day_q(months, "month"), pipeline=pipeline)
+                .order_by().values("owner_id", "source", to_stage_id=F("stage_id"))
+                .annotate(n=Sum("reached"))
+            )
+        for edge in edges:
+            reached += _reached_rows(scope=scope, period=edge, pipeline=pipeline)
+    else:
+        sizes = list(
+            _cohort(scope=scope, period=period, pipeline=pipeline).order_by().values("owner_id", "source").annotate(
+                n=Count("pk"),
+                won=Count("pk", filter=Q(stage__kind=StageKind.WON)),
+                lost=Count("pk", filter=Q(stage__kind=StageKind.LOST)),
+            )
+        )
+        reached = _reached_rows(scope=scope, period=period, pipeline=pipeline)
+    pipeline._dashboard_funnel_counts = (key, (sizes, reached))  # type: ignore[attr-defined]
+    return sizes, reached
+
+
+def _cohort(*, scope: DashboardScope, period: Period, pipeline: Pipeline):
+    return Opportunity.objects.filter(scope.q(), period.dt_q("created_at"), pipeline=pipeline)
+
+
+def _reached_rows(*, scope: DashboardScope, period: Period, pipeline: Pipeline) -> list[dict]:
+    """Per (owner, source, stage): deals of the period's cohort that ever entered the stage."""
+    rows = list(
+        StageChange.objects.filter(opportunity__in=_cohort(scope=scope, period=period, pipeline=pipeline).values("pk"))
         .order_by().values("opportunity__owner_id", "opportunity__source", "to_stage_id")
         .annotate(n=Count("opportunity_id", distinct=True))
     )
-    for r in reached:
+    for r in rows:
         r["owner_id"], r["source"] = r.pop("opportunity__owner_id"), r.pop("opportunity__source")
-    pipeline._dashboard_funnel_counts = (key, (sizes, reached))  # type: ignore[attr-defined]
-    return sizes, reached
+    return rows
 
 
 def _funnels(*, scope: DashboardScope, period: Period, pipeline: Pipeline, group: str | None) -> dict[Any, Funnel]:
@@ -374,13 +479,32 @@ def conversion_by_rep(*, scope: DashboardScope, period: Period, pipeline: Pipeli
 # --- sales cycle, time in stage -----------------------------------------------------------------------
 def sales_cycle(*, scope: DashboardScope, period: Period) -> dict[str, Any]:
     """Days from creation to won of the deals won in the period (closed_at in the period, now won):
-    `count`, `median` and `p75` (PostgreSQL percentile_cont, interpolated), `average`. None without deals."""
-    won = Opportunity.objects.filter(scope.q(), period.dt_q("closed_at"), stage__kind=StageKind.WON)
+    `count`, `median` and `p75` (PostgreSQL percentile_cont, interpolated; from the summaries: estimated
+    from the histogram), `average`. None without deals."""
+    if _summaries():
+        months, edges = _month_split(period)
+        rows: list[tuple[int, int, int]] = []
+        if months is not None:
+            rows += CycleMonth.objects.filter(scope.q(), _day_q(months, "month")).order_by().values("bucket") \
+                .annotate(n=Sum("deals"), s=Sum("seconds")).values_list("bucket", "n", "s")
+        for edge in edges:
+            rows += _won(scope=scope, period=edge).annotate(bucket=_bucket(_seconds(F("closed_at") - F("created_at")))) \
+                .order_by().values("bucket").annotate(n=Count("pk"), s=Sum(_seconds(F("closed_at") - F("created_at")))) \
+                .values_list("bucket", "n", "s")
+        return _histogram_figures([(b, n, int(s)) for b, n, s in rows])
     days = _days(F("closed_at") - F("created_at"))
-    agg = won.aggregate(
+    return _won(scope=scope, period=period).aggregate(
         count=Count("pk"), median=PercentileCont(days, 0.5), p75=PercentileCont(days, 0.75), average=Avg(days)
     )
-    return agg
+
+
+def _won(*, scope: DashboardScope, period: Period):
+    return Opportunity.objects.filter(scope.q(), period.dt_q("closed_at"), stage__kind=StageKind.WON)
+
+
+def _seconds(expression: Any) -> Func:
+    """An interval expression as whole seconds (as the summaries keep them)."""
+    return Func(expression, template="ROUND(EXTRACT(EPOCH FROM (%(expressions)s)))", output_field=FloatField())
 
 
 def sales_cycle_trend(*, scope: DashboardScope, until: date, months: int = TREND_MONTHS) -> list[dict[str, Any]]:
@@ -388,6 +512,19 @@ def sales_cycle_trend(*, scope: DashboardScope, until: date, months: int = TREND
     of `until`; months without won deals have count 0 and no median."""
     first = add_months(month_start(until), -(months - 1))
     period = Period(first, add_months(month_start(until), 1))
+    if _summaries():
+        histograms: dict[date, list[tuple[int, int, int]]] = {}
+        for month, bucket, n, seconds in (
+            CycleMonth.objects.filter(scope.q(), _day_q(period, "month")).order_by().values("month", "bucket")
+            .annotate(n=Sum("deals"), s=Sum("seconds")).values_list("month", "bucket", "n", "s")
+        ):
+            histograms.setdefault(month, []).append((bucket, n, seconds))
+        result = []
+        for i in range(months):
+            m = add_months(first, i)
+            figures = _histogram_figures(histograms.get(m, []))
+            result.append({"month": m, "count": figures["count"], "median": figures["median"], "p75": figures["p75"]})
+        return result
     days = _days(F("closed_at") - F("created_at"))
     rows = (
         Opportunity.objects.filter(scope.q(), period.dt_q("closed_at"), stage__kind=StageKind.WON)
@@ -418,12 +555,29 @@ def time_in_stage(*, scope: DashboardScope, period: Period, pipeline: Pipeline) 
     stage in the period (forward, back, won, lost): `moves`, `average` and `median` of
     seconds_in_previous_stage / 86400. A deal that went through a stage twice counts twice."""
     stages = [s for s in _stages(pipeline) if s.is_open]
+    if _summaries():
+        histograms: dict[int, list[tuple[int, int, int]]] = {}
+        months, edges = _month_split(period)
+        rows: list[tuple[int, int, int, int]] = []
+        if months is not None:
+            rows += StageExitMonth.objects.filter(scope.q(), _day_q(months, "month"), stage_id__in=[s.pk for s in stages]) \
+                .order_by().values("stage_id", "bucket").annotate(n=Sum("moves"), s=Sum("seconds")) \
+                .values_list("stage_id", "bucket", "n", "s")
+        for edge in edges:
+            rows += _exits(scope=scope, period=edge, stages=stages) \
+                .annotate(bucket=_bucket(F("seconds_in_previous_stage"))).order_by() \
+                .values("from_stage_id", "bucket").annotate(n=Count("pk"), s=Sum("seconds_in_previous_stage")) \
+                .values_list("from_stage_id", "bucket", "n", "s")
+        for stage_id, bucket, n, seconds in rows:
+            histograms.setdefault(stage_id, []).append((bucket, n, int(seconds)))
+        times = []
+        for stage in stages:
+            figures = _histogram_figures(histograms.get(stage.pk, []))
+            times.append(StageTime(stage, figures["count"], figures["average"], figures["median"]))
+        return times
     days = F("seconds_in_previous_stage") / SECONDS_PER_DAY
     rows = (
-        StageChange.objects.filter(
-            scope.q("opportunity__owner"), period.dt_q("changed_at"),
-            from_stage__in=[s.pk for s in stages], seconds_in_previous_stage__isnull=False,
-        )
+        _exits(scope=scope, period=period, stages=stages)
         .order_by()
         .values("from_stage_id")
         .annotate(n=Count("pk"), average=Avg(days, output_field=FloatField()), median=PercentileCont(days, 0.5))
@@ -434,6 +588,13 @@ def time_in_stage(*, scope: DashboardScope, period: Period, pipeline: Pipeline) 
                   by_stage.get(s.pk, {}).get("median"))
         for s in stages
     ]
+
+
+def _exits(*, scope: DashboardScope, period: Period, stages: list[Stage]):
+    return StageChange.objects.filter(
+        scope.q("opportunity__owner"), period.dt_q("changed_at"),
+        from_stage__in=[s.pk for s in stages], seconds_in_previous_stage__isnull=False,
+    )
 
 
 def bottleneck(times: list[StageTime]) -> StageTime | None:
@@ -459,6 +620,15 @@ def activity_stats(*, scope: DashboardScope, period: Period) -> list[dict[str, A
     """Per owner and activity kind: `planned` = activities planned for the period (planned_at in the
     period, not cancelled, whatever their status now), `done` = activities done in the period (done_at in
     the period). Rows only for owner/kind pairs with at least one of them."""
+    if _summaries():
+        return list(
+            ActivityDay.objects.filter(scope.q(), _day_q(period))
+            .order_by()
+            .values("owner_id", "kind_id", "kind__code", "kind__name", "kind__name_en")
+            .annotate(planned=Sum("planned"), done=Sum("done"))
+            .filter(Q(planned__gt=0) | Q(done__gt=0))
+            .order_by("owner_id", "kind_id")
+        )
     planned_q = period.dt_q("planned_at") & ~Q(status=ActivityStatus.CANCELLED)
     done_q = Q(status=ActivityStatus.DONE) & period.dt_q("done_at")
     return list(
@@ -471,17 +641,22 @@ def activity_stats(*, scope: DashboardScope, period: Period) -> list[dict[str, A
 
 
 def overdue_follow_ups(*, scope: DashboardScope, now: datetime | None = None) -> dict[int, int]:
-    """Per owner: planned activities whose deadline (due_at, else planned_at) has passed. A snapshot."""
+    """Per owner: planned activities whose deadline (due_at, else planned_at) has passed. A snapshot.
+    From the summaries: the days before today, and today's activities due before `now`."""
     now = now or timezone.now()
-    rows = (
-        Activity.objects.filter(scope.q(), status=ActivityStatus.PLANNED)
-        .annotate(deadline=Coalesce("due_at", "planned_at"))
-        .filter(deadline__lt=now)
-        .order_by()
-        .values("owner_id")
-        .annotate(n=Count("pk"))
+    overdue = Activity.objects.filter(scope.q(), status=ActivityStatus.PLANNED).annotate(
+        deadline=Coalesce("due_at", "planned_at")
     )
-    return {r["owner_id"]: r["n"] for r in rows}
+    result: dict[int, int] = {}
+    if _summaries():
+        today = timezone.localdate(now)
+        for r in ActivityDueDay.objects.filter(scope.q(), day__lt=today).order_by().values("owner_id") \
+                .annotate(n=Sum("planned")).filter(n__gt=0):
+            result[r["owner_id"]] = r["n"]
+        overdue = overdue.filter(deadline__gte=Period(today, today).start_dt)
+    for r in overdue.filter(deadline__lt=now).order_by().values("owner_id").annotate(n=Count("pk")):
+        result[r["owner_id"]] = result.get(r["owner_id"], 0) + r["n"]
+    return result
 
 
 # --- revenue and customers ----------------------------------------------------------------------------
@@ -612,11 +787,16 @@ def rep_actuals(*, scope: DashboardScope, period: Period) -> dict[int, dict[str,
         .values("contract__owner_id").annotate(v=Sum("amount")), "collected", "contract__owner_id")
     put(Customer.objects.filter(scope.q(), period.dt_q("created_at")).order_by().values("owner_id")
         .annotate(v=Count("pk")), "new_customers")
-    put(Opportunity.objects.filter(scope.q(), period.dt_q("closed_at"), stage__kind=StageKind.WON).order_by()
-        .values("owner_id").annotate(v=Count("pk")), "won_deals")
-    done = Activity.objects.filter(
-        scope.q(), period.dt_q("done_at"), status=ActivityStatus.DONE, kind__code__in=["call", "visit"]
-    ).order_by().values("owner_id", "kind__code").annotate(v=Count("pk"))
+    if _summaries():
+        put(DealWonDay.objects.filter(scope.q(), _day_q(period)).order_by().values("owner_id")
+            .annotate(v=Sum("won")).filter(v__gt=0), "won_deals")
+        done = ActivityDay.objects.filter(scope.q(), _day_q(period), kind__code__in=["call", "visit"]).order_by() \
+            .values("owner_id", "kind__code").annotate(v=Sum("done")).filter(v__gt=0)
+    else:
+        put(_won(scope=scope, period=period).order_by().values("owner_id").annotate(v=Count("pk")), "won_deals")
+        done = Activity.objects.filter(
+            scope.q(), period.dt_q("done_at"), status=ActivityStatus.DONE, kind__code__in=["call", "visit"]
+        ).order_by().values("owner_id", "kind__code").annotate(v=Count("pk"))
     for r in done:
         result.setdefault(r["owner_id"], {})["calls" if r["kind__code"] == "call" else "visits"] = r["v"]
     return result

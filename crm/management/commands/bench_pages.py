@@ -83,11 +83,16 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=20)
         parser.add_argument("--warmup", type=int, default=2)
         parser.add_argument("--only", default="", help="only pages whose name contains this text")
+        parser.add_argument("--sections", action="store_true",
+                            help="instead of the pages: the time of each dashboard selector, per role and period")
 
-    def handle(self, *args, repeat: int, warmup: int, only: str, **options):
+    def handle(self, *args, repeat: int, warmup: int, only: str, sections: bool, **options):
         users = bench_users()
         if set(users) != {"admin", "manager", "rep"}:
             raise CommandError("Needs an admin, a manager and a rep: run seed_demo and bench_seed first.")
+        if sections:
+            self.time_sections(users, repeat)
+            return
         # the customer page: the rep's customer with the most activities (every role sees it)
         customer = (
             Customer.objects.filter(owner=users["rep"]).order_by("-last_contacted_at", "-pk").values_list("pk", flat=True).first()
@@ -131,3 +136,47 @@ class Command(BaseCommand):
                 )
         if failures:
             raise CommandError("; ".join(failures))
+
+    def time_sections(self, users: dict[str, User], repeat: int) -> None:
+        """The dashboard's selectors one by one (the median over `repeat` builds of every section): where
+        a cold dashboard spends its time. A selector that calls another includes the other's time."""
+        from dashboards import reports
+        from dashboards import selectors as s
+        from opportunities.selectors import pipeline_get
+
+        names = ["target_progress", "rep_actuals", "pipeline_by_stage", "forecast", "conversion_funnel",
+                 "conversion_by_source", "conversion_by_rep", "sales_cycle", "sales_cycle_trend", "time_in_stage",
+                 "stalled_deals", "activity_stats", "overdue_follow_ups", "aftersales_summary", "repurchase",
+                 "revenue_trend", "tier_distribution", "tier_movement", "scope_users"]
+        originals = {name: getattr(s, name) for name in names}
+        spent: dict[str, list[float]] = {}
+
+        def timed(name: str, function):
+            def wrapper(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    spent.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+            return wrapper
+
+        try:
+            for name, function in originals.items():
+                setattr(s, name, timed(name, function))
+            for kind in ("month", "quarter"):
+                for role, user in users.items():
+                    scope = s.dashboard_scope(user=user)
+                    period = s.period_for(kind)
+                    spent.clear()
+                    totals = []
+                    for _ in range(repeat):
+                        started = time.perf_counter()
+                        reports.build_sections(user=user, scope=scope, period=period, pipeline=pipeline_get(None))
+                        totals.append((time.perf_counter() - started) * 1000)
+                    self.stdout.write(f"== {kind}, {role} {user.username}: all sections median "
+                                      f"{statistics.median(totals):.0f} ms")
+                    for name, times in sorted(spent.items(), key=lambda kv: -statistics.median(kv[1])):
+                        self.stdout.write(f"   {name:24} {statistics.median(times):8.1f} ms")
+        finally:
+            for name, function in originals.items():
+                setattr(s, name, function)

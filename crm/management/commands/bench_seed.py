@@ -16,7 +16,8 @@ random draws, so the activities, the deals and their stage histories agree with 
   exactly for won and lost deals; `seconds_in_previous_stage` is the gap between two changes;
 - `last_activity_at` (deals) and `last_contacted_at` / `next_follow_up_at` (customers) are the
   aggregates of the seeded activities; `name_key` and `search_text` as `Customer.save` builds them;
-- the board rollup (opportunities_stageownertotal) is recounted after the load.
+- the board rollup (opportunities_stageownertotal) and the dashboard's summary tables
+  (dashboards/rollups.py) are recounted after the load.
 
 The load runs in one transaction with triggers and foreign-key checks off (session_replication_role =
 replica, PostgreSQL superuser) and the plain indexes of the big tables dropped and rebuilt afterwards,
@@ -161,6 +162,7 @@ class Command(BaseCommand):
                 self.seed(users, o)
                 self.step("indexes rebuilt", lambda: [cursor.execute(sql) for sql in dropped] and None)
                 self.step("board rollup recounted", self.rebuild_board_totals)
+                self.step("dashboard summaries recounted", self.rebuild_dashboard_summaries)
                 for model in (Customer, Contact, Opportunity, StageChange, Activity, Contract, ContractLine,
                               PaymentInstalment, PaymentReceipt):
                     table = model._meta.db_table
@@ -222,6 +224,14 @@ class Command(BaseCommand):
             "FROM opportunities_opportunity GROUP BY stage_id, owner_id"  # nosec B608
         )
         return self.cursor.rowcount
+
+    def rebuild_dashboard_summaries(self) -> int:
+        """The dashboard's summary tables (dashboards/rollups.py; their triggers were off during the load)."""
+        from dashboards import rollups
+
+        rollups.rebuild(connection)
+        self.cursor.execute(" UNION ALL ".join(f"SELECT count(*) FROM {table}" for table in rollups.TABLES))  # nosec B608
+        return sum(row[0] for row in self.cursor.fetchall())
 
     # --- users and teams (the only ORM writes: a few dozen rows) ------------------------------------
     def seed_users(self, wanted: int) -> list[User]:
