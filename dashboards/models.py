@@ -218,3 +218,77 @@ class StageExitMonth(SummaryRow):
         constraints = [
             models.UniqueConstraint(fields=["month", "owner", "stage", "bucket"], name="rollup_stageexitmonth_key")
         ]
+
+
+class RevenueDay(SummaryRow):
+    """Per local day and owner: Σ total of contracts signed that day (signed_on) and Σ payment receipts
+    received that day (received_on) on the owner's contracts."""
+
+    day = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    signed = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+    collected = models.DecimalField(max_digits=20, decimal_places=2, default=ZERO)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "owner"], name="rollup_revenueday_key")]
+
+
+class CustomerDay(SummaryRow):
+    """Per local creation day and owner (none: the lead pool): customers created that day."""
+
+    day = models.DateField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                              db_index=False, related_name="+", null=True)
+    created = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "owner"], name="rollup_customerday_key", nulls_distinct=False)
+        ]
+
+
+class CustomerTierTotal(SummaryRow):
+    """Per owner (none: the lead pool) and tier: customers now."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                              db_index=False, related_name="+", null=True)
+    tier = models.CharField(max_length=1)
+    customers = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "tier"], name="rollup_customertiertotal_key", nulls_distinct=False)
+        ]
+
+
+class CustomerTierChange(SummaryRow):
+    """Every change of a customer's tier, from the customer's history rows (django-simple-history): the
+    history row's time, the tier of the customer's previous history row (none: created) and the new tier."""
+
+    customer = _ref("leads.Customer")
+    changed_at = models.DateTimeField()
+    from_tier = models.CharField(max_length=1, null=True)
+    to_tier = models.CharField(max_length=1)
+
+    class Meta:
+        indexes = [
+            # tier movement: the changes of a period; a customer's changes (recomputed by the trigger)
+            models.Index(fields=["changed_at"], include=["customer", "from_tier", "to_tier"], name="tierchange_time_idx"),
+            models.Index(fields=["customer"], name="tierchange_customer_idx"),
+        ]
+
+
+class CustomerPurchase(SummaryRow):
+    """Per customer with a signed contract: its owner now and the dates of its first and second signed
+    contracts (the repurchase rate)."""
+
+    customer = models.OneToOneField("leads.Customer", on_delete=models.DO_NOTHING, db_constraint=False,
+                                    primary_key=True, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                              db_index=False, related_name="+", null=True)
+    first_on = models.DateField()
+    second_on = models.DateField(null=True)
+
+    class Meta:
+        # the repurchase rate of a scope up to a day
+        indexes = [models.Index(fields=["owner", "first_on"], include=["second_on"], name="purchase_owner_first_idx")]

@@ -1,6 +1,7 @@
-"""The dashboard's summary tables (dashboards.models: ActivityDay … StageExitMonth), on PostgreSQL.
+"""The dashboard's summary tables (dashboards.models: ActivityDay … CustomerPurchase), on PostgreSQL.
 
-Row triggers on the activities, the deals and their stage changes keep them exact: each insert, update
+Triggers on the activities, the deals and their stage changes, the contracts and receipts, the customers
+and their history rows keep them exact: each insert, update
 and delete (a service, Django admin, an import, a bulk update or plain SQL) takes the old row's share
 out and puts the new row's share in, in the same transaction. `rebuild` recounts everything from the
 source tables with set-based SQL (after `bench_seed`, which loads with triggers off, or after the time
@@ -32,10 +33,13 @@ from django.db import connection, transaction
 TABLES = (
     "dashboards_activityday", "dashboards_activitydueday", "dashboards_dealcohortday", "dashboards_dealreachmonth",
     "dashboards_dealwonday", "dashboards_dealopencloseday", "dashboards_cyclemonth", "dashboards_stageexitmonth",
+    "dashboards_revenueday", "dashboards_customerday", "dashboards_customertiertotal", "dashboards_customertierchange",
+    "dashboards_customerpurchase",
 )
-SOURCES = ("activities_activity", "opportunities_opportunity", "opportunities_stagechange", "opportunities_stage")
+SOURCES = ("activities_activity", "opportunities_opportunity", "opportunities_stagechange", "opportunities_stage",
+           "contracts_contract", "contracts_paymentreceipt", "leads_customer", "leads_historicalcustomer")
 # Bump when the SQL below changes: `migrate` then reinstalls and rebuilds (`ensure`, on post_migrate).
-VERSION = 2
+VERSION = 3
 
 
 def signature(time_zone: str | None = None) -> str:
@@ -300,6 +304,154 @@ CREATE TRIGGER dashboards_stagechange_trg AFTER INSERT OR UPDATE OR DELETE ON op
     FOR EACH ROW EXECUTE FUNCTION dashboards_stagechange_roll();
 """
 
+CUSTOMER_TRIGGERS_SQL = """
+-- contracts and receipts: revenue per owner and day; a customer's first and second signed contracts -----
+CREATE OR REPLACE FUNCTION dashboards_revenue_add(p_day date, p_owner bigint, p_signed numeric, p_collected numeric)
+RETURNS void AS $$
+    INSERT INTO dashboards_revenueday AS t (day, owner_id, signed, collected)
+    VALUES (p_day, p_owner, p_signed, p_collected)
+    ON CONFLICT (day, owner_id) DO UPDATE SET signed = t.signed + EXCLUDED.signed, collected = t.collected + EXCLUDED.collected;
+$$ LANGUAGE sql;
+
+CREATE OR REPLACE FUNCTION dashboards_purchase_recount(p_customer bigint) RETURNS void AS $$
+DECLARE
+    v_dates date[];
+BEGIN
+    SELECT array_agg(signed_on ORDER BY signed_on) INTO v_dates FROM (
+        SELECT signed_on FROM contracts_contract WHERE customer_id = p_customer AND signed_on IS NOT NULL
+        ORDER BY signed_on LIMIT 2) c;
+    IF v_dates IS NULL THEN
+        DELETE FROM dashboards_customerpurchase WHERE customer_id = p_customer;
+    ELSE
+        INSERT INTO dashboards_customerpurchase AS t (customer_id, owner_id, first_on, second_on)
+        SELECT p_customer, owner_id, v_dates[1], v_dates[2] FROM leads_customer WHERE id = p_customer
+        ON CONFLICT (customer_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, first_on = EXCLUDED.first_on,
+            second_on = EXCLUDED.second_on;
+    END IF;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION dashboards_contract_roll() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.owner_id = OLD.owner_id AND NEW.customer_id = OLD.customer_id
+       AND NEW.signed_on IS NOT DISTINCT FROM OLD.signed_on AND NEW.total_amount = OLD.total_amount THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.signed_on IS NOT NULL THEN
+        PERFORM dashboards_revenue_add(OLD.signed_on, OLD.owner_id, -OLD.total_amount, 0);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.signed_on IS NOT NULL THEN
+        PERFORM dashboards_revenue_add(NEW.signed_on, NEW.owner_id, NEW.total_amount, 0);
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.owner_id <> OLD.owner_id THEN  -- the contract's receipts go with it
+        PERFORM dashboards_revenue_add(received_on, OLD.owner_id, 0, -sum(amount))
+        FROM contracts_paymentreceipt WHERE contract_id = OLD.id GROUP BY received_on;
+        PERFORM dashboards_revenue_add(received_on, NEW.owner_id, 0, sum(amount))
+        FROM contracts_paymentreceipt WHERE contract_id = NEW.id GROUP BY received_on;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM dashboards_purchase_recount(OLD.customer_id);
+    END IF;
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.customer_id <> OLD.customer_id) THEN
+        PERFORM dashboards_purchase_recount(NEW.customer_id);
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS dashboards_contract_trg ON contracts_contract;
+CREATE TRIGGER dashboards_contract_trg AFTER INSERT OR UPDATE OR DELETE ON contracts_contract
+    FOR EACH ROW EXECUTE FUNCTION dashboards_contract_roll();
+
+CREATE OR REPLACE FUNCTION dashboards_receipt_roll() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.contract_id = OLD.contract_id AND NEW.received_on = OLD.received_on
+       AND NEW.amount = OLD.amount THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM dashboards_revenue_add(OLD.received_on, owner_id, 0, -OLD.amount)
+        FROM contracts_contract WHERE id = OLD.contract_id;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        PERFORM dashboards_revenue_add(NEW.received_on, owner_id, 0, NEW.amount)
+        FROM contracts_contract WHERE id = NEW.contract_id;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS dashboards_receipt_trg ON contracts_paymentreceipt;
+CREATE TRIGGER dashboards_receipt_trg AFTER INSERT OR UPDATE OR DELETE ON contracts_paymentreceipt
+    FOR EACH ROW EXECUTE FUNCTION dashboards_receipt_roll();
+
+-- customers: created per day and owner, tiers now per owner; the owner of their purchases ----------------
+CREATE OR REPLACE FUNCTION dashboards_customer_apply(p_owner bigint, p_tier text, p_created timestamptz, p_sign integer)
+RETURNS void AS $$
+BEGIN
+    INSERT INTO dashboards_customerday AS t (day, owner_id, created)
+    VALUES (dashboards_local_day(p_created), p_owner, p_sign)
+    ON CONFLICT (day, owner_id) DO UPDATE SET created = t.created + EXCLUDED.created;
+    INSERT INTO dashboards_customertiertotal AS t (owner_id, tier, customers)
+    VALUES (p_owner, p_tier, p_sign)
+    ON CONFLICT (owner_id, tier) DO UPDATE SET customers = t.customers + EXCLUDED.customers;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION dashboards_customer_roll() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.owner_id IS NOT DISTINCT FROM OLD.owner_id AND NEW.tier = OLD.tier
+       AND NEW.created_at = OLD.created_at THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM dashboards_customer_apply(OLD.owner_id, OLD.tier, OLD.created_at, -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        PERFORM dashboards_customer_apply(NEW.owner_id, NEW.tier, NEW.created_at, 1);
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.owner_id IS DISTINCT FROM OLD.owner_id THEN
+        UPDATE dashboards_customerpurchase SET owner_id = NEW.owner_id WHERE customer_id = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS dashboards_customer_trg ON leads_customer;
+CREATE TRIGGER dashboards_customer_trg AFTER INSERT OR UPDATE OR DELETE ON leads_customer
+    FOR EACH ROW EXECUTE FUNCTION dashboards_customer_roll();
+
+-- a customer's tier changes, derived again from all its history rows whenever one is written (a history row
+-- may be written out of order, which changes the "previous tier" of the rows after it)
+CREATE OR REPLACE FUNCTION dashboards_tier_changes_recount(p_customer bigint) RETURNS void AS $$
+    DELETE FROM dashboards_customertierchange WHERE customer_id = p_customer;
+    INSERT INTO dashboards_customertierchange (customer_id, changed_at, from_tier, to_tier)
+    SELECT id, history_date, previous, tier FROM (
+        SELECT id, history_date, tier, lag(tier) OVER (ORDER BY history_date, history_id) AS previous
+        FROM leads_historicalcustomer WHERE id = p_customer
+    ) h WHERE previous IS DISTINCT FROM tier;
+$$ LANGUAGE sql;
+
+CREATE OR REPLACE FUNCTION dashboards_history_roll() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.tier = OLD.tier AND NEW.history_date = OLD.history_date THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM dashboards_tier_changes_recount(OLD.id);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND (TG_OP = 'INSERT' OR NEW.id <> OLD.id) THEN
+        PERFORM dashboards_tier_changes_recount(NEW.id);
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS dashboards_history_trg ON leads_historicalcustomer;
+CREATE TRIGGER dashboards_history_trg AFTER INSERT OR UPDATE OR DELETE ON leads_historicalcustomer
+    FOR EACH ROW EXECUTE FUNCTION dashboards_history_roll();
+"""
+
 DROP_SQL = """
 DROP TRIGGER IF EXISTS dashboards_activity_trg ON activities_activity;
 DROP TRIGGER IF EXISTS dashboards_opportunity_trg ON opportunities_opportunity;
@@ -307,6 +459,13 @@ DROP TRIGGER IF EXISTS dashboards_stagechange_trg ON opportunities_stagechange;
 DROP TRIGGER IF EXISTS dashboards_stagechange_reach_ins ON opportunities_stagechange;
 DROP TRIGGER IF EXISTS dashboards_stagechange_reach_upd ON opportunities_stagechange;
 DROP TRIGGER IF EXISTS dashboards_stagechange_reach_del ON opportunities_stagechange;
+DROP TRIGGER IF EXISTS dashboards_contract_trg ON contracts_contract;
+DROP TRIGGER IF EXISTS dashboards_receipt_trg ON contracts_paymentreceipt;
+DROP TRIGGER IF EXISTS dashboards_customer_trg ON leads_customer;
+DROP TRIGGER IF EXISTS dashboards_history_trg ON leads_historicalcustomer;
+DROP FUNCTION IF EXISTS dashboards_revenue_add(date, bigint, numeric, numeric), dashboards_purchase_recount(bigint),
+    dashboards_contract_roll(), dashboards_receipt_roll(), dashboards_customer_apply(bigint, text, timestamptz, integer),
+    dashboards_customer_roll(), dashboards_tier_changes_recount(bigint), dashboards_history_roll();
 DROP FUNCTION IF EXISTS dashboards_activity_roll(), dashboards_opportunity_roll(), dashboards_stagechange_roll(),
     dashboards_activity_apply(bigint, bigint, text, timestamptz, timestamptz, timestamptz, integer),
     dashboards_opportunity_apply(bigint, bigint, text, timestamptz, bigint, timestamptz, numeric, integer, date, integer),
@@ -357,6 +516,28 @@ SELECT dashboards_local_month(c.changed_at), o.owner_id, c.from_stage_id, dashbo
        count(*), sum(c.seconds_in_previous_stage)
 FROM opportunities_stagechange c JOIN opportunities_opportunity o ON o.id = c.opportunity_id
 WHERE c.from_stage_id IS NOT NULL AND c.seconds_in_previous_stage IS NOT NULL GROUP BY 1, 2, 3, 4;
+INSERT INTO dashboards_revenueday (day, owner_id, signed, collected)
+SELECT day, owner_id, sum(signed), sum(collected) FROM (
+    SELECT signed_on AS day, owner_id, total_amount AS signed, 0 AS collected
+    FROM contracts_contract WHERE signed_on IS NOT NULL
+    UNION ALL
+    SELECT r.received_on, c.owner_id, 0, r.amount
+    FROM contracts_paymentreceipt r JOIN contracts_contract c ON c.id = r.contract_id
+) v GROUP BY 1, 2;
+INSERT INTO dashboards_customerpurchase (customer_id, owner_id, first_on, second_on)
+SELECT c.customer_id, cu.owner_id, c.dates[1], c.dates[2] FROM (
+    SELECT customer_id, (array_agg(signed_on ORDER BY signed_on))[1:2] AS dates
+    FROM contracts_contract WHERE signed_on IS NOT NULL GROUP BY customer_id
+) c JOIN leads_customer cu ON cu.id = c.customer_id;
+INSERT INTO dashboards_customerday (day, owner_id, created)
+SELECT dashboards_local_day(created_at), owner_id, count(*) FROM leads_customer GROUP BY 1, 2;
+INSERT INTO dashboards_customertiertotal (owner_id, tier, customers)
+SELECT owner_id, tier, count(*) FROM leads_customer GROUP BY 1, 2;
+INSERT INTO dashboards_customertierchange (customer_id, changed_at, from_tier, to_tier)
+SELECT id, history_date, previous, tier FROM (
+    SELECT id, history_date, tier, lag(tier) OVER (PARTITION BY id ORDER BY history_date, history_id) AS previous
+    FROM leads_historicalcustomer
+) h WHERE previous IS DISTINCT FROM tier;
 """
 
 
@@ -368,6 +549,7 @@ def install(conn: Any = None, *, time_zone: str | None = None) -> None:
     with conn.cursor() as cursor:
         cursor.execute(_functions_sql(time_zone or settings.TIME_ZONE))
         cursor.execute(TRIGGERS_SQL)
+        cursor.execute(CUSTOMER_TRIGGERS_SQL)
     _ready_cache.clear()
 
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Aggregate,
     Avg,
@@ -52,12 +53,17 @@ from . import rollups
 from .models import (
     ActivityDay,
     ActivityDueDay,
+    CustomerDay,
+    CustomerPurchase,
+    CustomerTierChange,
+    CustomerTierTotal,
     CycleMonth,
     DashboardSettings,
     DealCohortDay,
     DealOpenCloseDay,
     DealReachMonth,
     DealWonDay,
+    RevenueDay,
     StageExitMonth,
     Target,
 )
@@ -667,6 +673,17 @@ def revenue_trend(*, scope: DashboardScope, until: date, months: int = TREND_MON
     Both are local dates, so the month boundary is the configured time zone's."""
     first = add_months(month_start(until), -(months - 1))
     period = Period(first, add_months(month_start(until), 1))
+    if _summaries():
+        by_month = {
+            r["month"]: r for r in RevenueDay.objects.filter(scope.q(), _day_q(period))
+            .annotate(month=TruncMonth("day")).order_by().values("month")
+            .annotate(signed=Sum("signed"), collected=Sum("collected"))
+        }
+        return [
+            {"month": m, "signed": by_month.get(m, {}).get("signed") or ZERO,
+             "collected": by_month.get(m, {}).get("collected") or ZERO}
+            for m in (add_months(first, i) for i in range(months))
+        ]
     signed = (
         Contract.objects.filter(scope.q(), period.date_q("signed_on"))
         .annotate(month=TruncMonth("signed_on"))
@@ -692,7 +709,10 @@ def revenue_trend(*, scope: DashboardScope, until: date, months: int = TREND_MON
 def tier_distribution(*, scope: DashboardScope) -> list[dict[str, Any]]:
     """Customers owned by the scope's users per tier (A, B, C), with their share. Unowned pool customers
     count only for an unfiltered admin. A snapshot."""
-    rows = Customer.objects.filter(scope.q()).order_by().values("tier").annotate(n=Count("pk"))
+    if _summaries():
+        rows = CustomerTierTotal.objects.filter(scope.q()).order_by().values("tier").annotate(n=Sum("customers"))
+    else:
+        rows = Customer.objects.filter(scope.q()).order_by().values("tier").annotate(n=Count("pk"))
     counts = {r["tier"]: r["n"] for r in rows}
     total = sum(counts.values())
     return [{"tier": value, "label": label, "count": counts.get(value, 0), "share": _ratio(counts.get(value, 0), total)}
@@ -703,7 +723,11 @@ def tier_movement(*, scope: DashboardScope, period: Period) -> list[dict[str, An
     """Customers of the scope (by current owner) whose tier changed during the period: the tier of the
     last history record before the period's start (None: the customer did not exist yet) against the
     tier of the last record before its end; one row per (from, to) pair with the number of customers.
-    From the customer history (django-simple-history), aggregated in one query."""
+    From the customer history (django-simple-history), aggregated in one query; from the summaries, the
+    tier changes of the period (CustomerTierChange, derived from the same history rows): the "from" of a
+    customer's first change in the period is its tier before, the "to" of its last its tier after."""
+    if _summaries():
+        return _tier_movement_from_changes(scope=scope, period=period)
     history_model = Customer.history.model
     history = history_model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
     # a customer without a history row inside the period has the same last row before its start and its
@@ -723,6 +747,23 @@ def tier_movement(*, scope: DashboardScope, period: Period) -> list[dict[str, An
         .order_by("tier_before", "tier_after")
     )
     return list(rows)
+
+
+def _tier_movement_from_changes(*, scope: DashboardScope, period: Period) -> list[dict[str, Any]]:
+    customers = Customer.objects.filter(scope.q(), created_at__lt=period.end_dt).values("pk")
+    changes = CustomerTierChange.objects.filter(period.dt_q("changed_at"), customer__in=customers)
+    # per customer: (first change's from, last change's to), then grouped by the pair, in one query
+    inner, params = changes.values("customer_id", "from_tier", "to_tier", "changed_at", "id").query.sql_with_params()
+    query = f"""
+        SELECT before, after, count(*) FROM (
+            SELECT (array_agg(c.from_tier ORDER BY c.changed_at, c.id))[1] AS before,
+                   (array_agg(c.to_tier ORDER BY c.changed_at DESC, c.id DESC))[1] AS after
+            FROM ({inner}) c GROUP BY c.customer_id
+        ) m WHERE before IS DISTINCT FROM after GROUP BY before, after ORDER BY before, after
+    """  # nosec B608: the inner query is the ORM's, with parameters
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return [{"tier_before": b, "tier_after": a, "n": n} for b, a, n in cursor.fetchall()]
 
 
 def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> dict[str, Any]:
@@ -754,7 +795,14 @@ def aftersales_summary(*, user: User, scope: DashboardScope, period: Period) -> 
 def repurchase(*, scope: DashboardScope, until: date) -> dict[str, Any]:
     """The repurchase rate of `aftersales.selectors.repeat_purchase_stats` (customers of the scope with a
     second signed contract up to `until` / those with one), without the purchase gaps the dashboard does
-    not show: one query over the signed contracts grouped by customer."""
+    not show: one query over the signed contracts grouped by customer; from the summaries, over the
+    customers' first and second signing dates (CustomerPurchase)."""
+    if _summaries():
+        agg = CustomerPurchase.objects.filter(scope.q(), first_on__lte=until).aggregate(
+            purchasing=Count("first_on"), repurchasing=Count("second_on", filter=Q(second_on__lte=until))
+        )
+        return {"customers_purchasing": agg["purchasing"], "customers_repurchasing": agg["repurchasing"],
+                "repurchase_rate": _ratio(agg["repurchasing"], agg["purchasing"])}
     contracts = Contract.objects.filter(signed_on__isnull=False, signed_on__lte=until)
     if scope.owner_ids is not None:
         contracts = contracts.filter(customer__in=Customer.objects.filter(scope.q()).values("pk"))
@@ -781,12 +829,19 @@ def rep_actuals(*, scope: DashboardScope, period: Period) -> dict[int, dict[str,
         for r in rows:
             result.setdefault(r[owner_key], {})[key] = r["v"]
 
-    put(Contract.objects.filter(scope.q(), period.date_q("signed_on")).order_by().values("owner_id")
-        .annotate(v=Sum("total_amount")), "signed_revenue")
-    put(PaymentReceipt.objects.filter(scope.q("contract__owner"), period.date_q("received_on")).order_by()
-        .values("contract__owner_id").annotate(v=Sum("amount")), "collected", "contract__owner_id")
-    put(Customer.objects.filter(scope.q(), period.dt_q("created_at")).order_by().values("owner_id")
-        .annotate(v=Count("pk")), "new_customers")
+    if _summaries():
+        revenue = RevenueDay.objects.filter(scope.q(), _day_q(period)).order_by().values("owner_id")
+        put(revenue.annotate(v=Sum("signed")).exclude(v=0), "signed_revenue")
+        put(revenue.annotate(v=Sum("collected")).exclude(v=0), "collected")
+        put(CustomerDay.objects.filter(scope.q(), _day_q(period)).order_by().values("owner_id")
+            .annotate(v=Sum("created")).filter(v__gt=0), "new_customers")
+    else:
+        put(Contract.objects.filter(scope.q(), period.date_q("signed_on")).order_by().values("owner_id")
+            .annotate(v=Sum("total_amount")), "signed_revenue")
+        put(PaymentReceipt.objects.filter(scope.q("contract__owner"), period.date_q("received_on")).order_by()
+            .values("contract__owner_id").annotate(v=Sum("amount")), "collected", "contract__owner_id")
+        put(Customer.objects.filter(scope.q(), period.dt_q("created_at")).order_by().values("owner_id")
+            .annotate(v=Count("pk")), "new_customers")
     if _summaries():
         put(DealWonDay.objects.filter(scope.q(), _day_q(period)).order_by().values("owner_id")
             .annotate(v=Sum("won")).filter(v__gt=0), "won_deals")

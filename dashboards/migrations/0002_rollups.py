@@ -6,15 +6,9 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def install_rollups(apps, schema_editor):
-    # the triggers and the first count (dashboards/rollups.py; later SQL changes bump rollups.VERSION and
-    # are installed by the post_migrate hook)
-    from dashboards import rollups
-
-    rollups.install(schema_editor.connection)
-    rollups.rebuild(schema_editor.connection)
-
-
+# The triggers and the first count are not made here but after the last migration, by the post_migrate
+# hook (dashboards.apps: rollups.ensure), so that they always match the code's rollups.VERSION and the
+# tables of every migration; going back drops them.
 def uninstall_rollups(apps, schema_editor):
     from dashboards import rollups
 
@@ -144,5 +138,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('month', 'owner', 'stage', 'bucket'), name='rollup_stageexitmonth_key')],
             },
         ),
-        migrations.RunPython(install_rollups, uninstall_rollups),
+        migrations.RunPython(migrations.RunPython.noop, uninstall_rollups),
     ]

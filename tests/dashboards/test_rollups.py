@@ -16,16 +16,23 @@ from activities.models import Activity, ActivityStatus
 from activities.services import activity_cancel, activity_complete, activity_plan
 from dashboards import rollups
 from dashboards import selectors as s
+from contracts.models import Contract, PaymentInstalment, PaymentReceipt
 from dashboards.models import (
     ActivityDay,
     ActivityDueDay,
+    CustomerDay,
+    CustomerPurchase,
+    CustomerTierChange,
+    CustomerTierTotal,
     CycleMonth,
     DealCohortDay,
     DealOpenCloseDay,
     DealReachMonth,
     DealWonDay,
+    RevenueDay,
     StageExitMonth,
 )
+from leads.models import Customer
 from opportunities.models import Opportunity, Pipeline, StageChange
 from opportunities.services import opportunity_lose, opportunity_reopen, opportunity_update
 from tests.dashboards.factories import SHANGHAI, at, kind
@@ -41,8 +48,10 @@ from tests.opportunities.factories import (
 
 pytestmark = pytest.mark.django_db
 MODELS = (ActivityDay, ActivityDueDay, DealCohortDay, DealReachMonth, DealWonDay, DealOpenCloseDay, CycleMonth,
-          StageExitMonth)
-VALUES = {"planned", "done", "created", "won", "lost", "reached", "amount", "deals", "moves", "seconds"}
+          StageExitMonth, RevenueDay, CustomerDay, CustomerTierTotal, CustomerTierChange, CustomerPurchase)
+# the counts and sums (a row whose are all zero is a key counted down to nothing); the last two tables have none
+VALUES = {"planned", "done", "created", "won", "lost", "reached", "amount", "deals", "moves", "seconds", "signed",
+          "collected", "customers"}
 MARCH = s.Period(date(2026, 3, 1), date(2026, 4, 1))
 PERIODS = [
     MARCH,
@@ -59,9 +68,10 @@ def snapshot() -> dict[str, set[tuple]]:
     result = {}
     for model in MODELS:
         fields = [f.attname for f in model._meta.concrete_fields if f.name != "id"]
+        values = [name for name in fields if name in VALUES]
         rows = set()
         for row in model.objects.values_list(*fields):
-            if any(value for name, value in zip(fields, row, strict=True) if name in VALUES):
+            if not values or any(value for name, value in zip(fields, row, strict=True) if name in VALUES):
                 rows.add(row)
         result[model.__name__] = rows
     return result
@@ -95,6 +105,10 @@ def figures(monkeypatch, *, summaries: bool, scope: s.DashboardScope, period: s.
         "activities": s.activity_stats(scope=scope, period=period),
         "overdue": s.overdue_follow_ups(scope=scope, now=at(3, 15, 9)),
         "actuals": s.rep_actuals(scope=scope, period=period),
+        "revenue": s.revenue_trend(scope=scope, until=period.last_day, months=4),
+        "tiers": s.tier_distribution(scope=scope),
+        "tier_moves": s.tier_movement(scope=scope, period=period),
+        "repurchase": s.repurchase(scope=scope, until=period.last_day),
     }
     monkeypatch.undo()
     return result
@@ -102,7 +116,8 @@ def figures(monkeypatch, *, summaries: bool, scope: s.DashboardScope, period: s.
 
 def assert_same_figures(summarised: dict, counted: dict) -> None:
     """Equal, except the medians and 75th percentiles: estimated from histograms (within 10 %)."""
-    for key in ("pipeline", "forecast", "funnel", "by_source", "by_rep", "activities", "overdue", "actuals"):
+    for key in ("pipeline", "forecast", "funnel", "by_source", "by_rep", "activities", "overdue", "actuals", "revenue",
+                "tiers", "tier_moves", "repurchase"):
         assert summarised[key] == counted[key], key
     a, b = summarised["cycle"], counted["cycle"]
     assert a["count"] == b["count"]
@@ -255,6 +270,42 @@ class TestTriggers:
                 scope = s.dashboard_scope(user=user)
                 assert_same_figures(figures(monkeypatch, summaries=True, scope=scope, period=period),
                                     figures(monkeypatch, summaries=False, scope=scope, period=period))
+
+
+    def test_customers_contracts_and_receipts(self, org):
+        """Customers created in and out of the pool, re-tiered (history rows) and reassigned; contracts
+        signed, re-dated, moved to another customer and owner, deleted; receipts recorded and deleted."""
+        pool = CustomerFactory(owner=None, tier="C")
+        a = CustomerFactory(owner=org.rep_a, tier="B")
+        b = CustomerFactory(owner=org.rep_a2, tier="A")
+        a.tier = "A"
+        a.save()  # a history row: B → A
+        pool.owner, pool.tier = org.rep_b, "B"
+        pool.save()
+        assert_equal_to_recount()
+        assert CustomerTierChange.objects.filter(customer_id=a.pk, from_tier="B", to_tier="A").exists()
+
+        def contract(customer, owner, total, signed_on):
+            return Contract.objects.create(number=f"R-{Contract.objects.count()}", title="C", customer=customer,
+                                           owner=owner, total_amount=Decimal(total), subtotal=Decimal(total),
+                                           signed_on=signed_on, status="signed")
+
+        first = contract(a, org.rep_a, "1000", date(2026, 3, 5))
+        second = contract(a, org.rep_a, "500", date(2026, 4, 2))
+        third = contract(b, org.rep_a2, "700", None)
+        instalment = PaymentInstalment.objects.create(contract=first, due_date=date(2026, 3, 20), amount=Decimal("600"))
+        receipt = PaymentReceipt.objects.create(instalment=instalment, contract=first, received_on=date(2026, 3, 21),
+                                                amount=Decimal("600"), recorded_by=org.rep_a)
+        assert_equal_to_recount()
+        assert CustomerPurchase.objects.get(customer_id=a.pk).second_on == date(2026, 4, 2)
+        Contract.objects.filter(pk=third.pk).update(signed_on=date(2026, 2, 1))
+        Contract.objects.filter(pk=first.pk).update(owner=org.rep_b)  # its receipt's revenue goes along
+        Contract.objects.filter(pk=second.pk).update(customer=b)
+        Customer.objects.filter(pk=b.pk).update(owner=org.rep_b)
+        assert_equal_to_recount()
+        receipt.delete()
+        Contract.objects.filter(pk=second.pk).delete()
+        assert_equal_to_recount()
 
 
 class TestTimeZone:
