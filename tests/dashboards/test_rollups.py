@@ -14,9 +14,9 @@ from django.db import connection
 
 from activities.models import Activity, ActivityStatus
 from activities.services import activity_cancel, activity_complete, activity_plan
+from contracts.models import Contract, PaymentInstalment, PaymentReceipt
 from dashboards import rollups
 from dashboards import selectors as s
-from contracts.models import Contract, PaymentInstalment, PaymentReceipt
 from dashboards.models import (
     ActivityDay,
     ActivityDueDay,
