@@ -161,6 +161,22 @@ class DealReachMonth(SummaryRow):
         ]
 
 
+class DealReachDay(SummaryRow):
+    """DealReachMonth per local creation day: the days of a period outside its whole months."""
+
+    day = models.DateField()
+    pipeline = _ref("opportunities.Pipeline")
+    owner = _ref(settings.AUTH_USER_MODEL)
+    source = models.CharField(max_length=16, blank=True)
+    stage = _ref("opportunities.Stage")
+    reached = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "pipeline", "owner", "source", "stage"], name="rollup_dealreachday_key")
+        ]
+
+
 class DealWonDay(SummaryRow):
     """Per local day of closing and owner: deals now won that closed that day, and their amount."""
 
@@ -292,3 +308,19 @@ class CustomerPurchase(SummaryRow):
     class Meta:
         # the repurchase rate of a scope up to a day
         indexes = [models.Index(fields=["owner", "first_on"], include=["second_on"], name="purchase_owner_first_idx")]
+
+
+class StageExitDay(SummaryRow):
+    """StageExitMonth per local day of the move: the days of a period outside its whole months."""
+
+    day = models.DateField()
+    owner = _ref(settings.AUTH_USER_MODEL)
+    stage = _ref("opportunities.Stage")
+    bucket = models.SmallIntegerField()
+    moves = models.IntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "owner", "stage", "bucket"], name="rollup_stageexitday_key")
+        ]

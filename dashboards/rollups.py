@@ -34,12 +34,12 @@ TABLES = (
     "dashboards_activityday", "dashboards_activitydueday", "dashboards_dealcohortday", "dashboards_dealreachmonth",
     "dashboards_dealwonday", "dashboards_dealopencloseday", "dashboards_cyclemonth", "dashboards_stageexitmonth",
     "dashboards_revenueday", "dashboards_customerday", "dashboards_customertiertotal", "dashboards_customertierchange",
-    "dashboards_customerpurchase",
+    "dashboards_customerpurchase", "dashboards_dealreachday", "dashboards_stageexitday",
 )
 SOURCES = ("activities_activity", "opportunities_opportunity", "opportunities_stagechange", "opportunities_stage",
            "contracts_contract", "contracts_paymentreceipt", "leads_customer", "leads_historicalcustomer")
 # Bump when the SQL below changes: `migrate` then reinstalls and rebuilds (`ensure`, on post_migrate).
-VERSION = 3
+VERSION = 4
 
 
 def signature(time_zone: str | None = None) -> str:
@@ -157,6 +157,10 @@ BEGIN
         SELECT dashboards_local_month(p_created), p_pipeline, p_owner, p_source, c.to_stage_id, p_sign
         FROM (SELECT DISTINCT to_stage_id FROM opportunities_stagechange WHERE opportunity_id = p_id) c
         ON CONFLICT (month, pipeline_id, owner_id, source, stage_id) DO UPDATE SET reached = t.reached + EXCLUDED.reached;
+        INSERT INTO dashboards_dealreachday AS t (day, pipeline_id, owner_id, source, stage_id, reached)
+        SELECT dashboards_local_day(p_created), p_pipeline, p_owner, p_source, c.to_stage_id, p_sign
+        FROM (SELECT DISTINCT to_stage_id FROM opportunities_stagechange WHERE opportunity_id = p_id) c
+        ON CONFLICT (day, pipeline_id, owner_id, source, stage_id) DO UPDATE SET reached = t.reached + EXCLUDED.reached;
     END IF;
     IF p_exits THEN
         INSERT INTO dashboards_stageexitmonth AS t (month, owner_id, stage_id, bucket, moves, seconds)
@@ -166,6 +170,14 @@ BEGIN
         WHERE opportunity_id = p_id AND from_stage_id IS NOT NULL AND seconds_in_previous_stage IS NOT NULL
         GROUP BY 1, 2, 3, 4
         ON CONFLICT (month, owner_id, stage_id, bucket) DO UPDATE SET
+            moves = t.moves + EXCLUDED.moves, seconds = t.seconds + EXCLUDED.seconds;
+        INSERT INTO dashboards_stageexitday AS t (day, owner_id, stage_id, bucket, moves, seconds)
+        SELECT dashboards_local_day(changed_at), p_owner, from_stage_id, dashboards_bucket(seconds_in_previous_stage),
+               p_sign * count(*), p_sign * sum(seconds_in_previous_stage)
+        FROM opportunities_stagechange
+        WHERE opportunity_id = p_id AND from_stage_id IS NOT NULL AND seconds_in_previous_stage IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+        ON CONFLICT (day, owner_id, stage_id, bucket) DO UPDATE SET
             moves = t.moves + EXCLUDED.moves, seconds = t.seconds + EXCLUDED.seconds;
     END IF;
 END
@@ -192,7 +204,7 @@ BEGIN
     END IF;
     IF TG_OP = 'UPDATE' THEN
         v_reach := NEW.owner_id <> OLD.owner_id OR NEW.pipeline_id <> OLD.pipeline_id OR NEW.source <> OLD.source
-                   OR dashboards_local_month(NEW.created_at) <> dashboards_local_month(OLD.created_at);
+                   OR dashboards_local_day(NEW.created_at) <> dashboards_local_day(OLD.created_at);
         v_exits := NEW.owner_id <> OLD.owner_id;
         IF v_reach OR v_exits THEN
             PERFORM dashboards_opportunity_history_apply(OLD.id, OLD.pipeline_id, OLD.owner_id, OLD.source,
@@ -218,9 +230,9 @@ CREATE TRIGGER dashboards_opportunity_trg AFTER INSERT OR UPDATE OR DELETE ON op
 -- row (opportunities.services), so one deal's changes are never written concurrently.
 CREATE OR REPLACE FUNCTION dashboards_reach_apply(p_opportunities bigint[], p_stages bigint[], p_deltas integer[])
 RETURNS void AS $$
-    INSERT INTO dashboards_dealreachmonth AS r (month, pipeline_id, owner_id, source, stage_id, reached)
-    SELECT dashboards_local_month(o.created_at), o.pipeline_id, o.owner_id, o.source, c.stage_id,
-           sum((c.now_n > 0)::integer - (c.now_n - c.delta > 0)::integer)
+    WITH moved AS (
+    SELECT dashboards_local_day(o.created_at) AS day, o.pipeline_id, o.owner_id, o.source, c.stage_id,
+           (c.now_n > 0)::integer - (c.now_n - c.delta > 0)::integer AS reached
     FROM (
         SELECT t.opportunity_id, t.stage_id, sum(t.delta)::integer AS delta,
                (SELECT count(*) FROM opportunities_stagechange s
@@ -230,8 +242,15 @@ RETURNS void AS $$
     ) c
     JOIN opportunities_opportunity o ON o.id = c.opportunity_id
     WHERE (c.now_n > 0) <> (c.now_n - c.delta > 0)
-    GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (month, pipeline_id, owner_id, source, stage_id) DO UPDATE SET reached = r.reached + EXCLUDED.reached;
+    ), by_month AS (
+        INSERT INTO dashboards_dealreachmonth AS r (month, pipeline_id, owner_id, source, stage_id, reached)
+        SELECT date_trunc('month', day)::date, pipeline_id, owner_id, source, stage_id, sum(reached)
+        FROM moved GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (month, pipeline_id, owner_id, source, stage_id) DO UPDATE SET reached = r.reached + EXCLUDED.reached
+    )
+    INSERT INTO dashboards_dealreachday AS r (day, pipeline_id, owner_id, source, stage_id, reached)
+    SELECT day, pipeline_id, owner_id, source, stage_id, sum(reached) FROM moved GROUP BY 1, 2, 3, 4, 5
+    ON CONFLICT (day, pipeline_id, owner_id, source, stage_id) DO UPDATE SET reached = r.reached + EXCLUDED.reached;
 $$ LANGUAGE sql;
 
 CREATE OR REPLACE FUNCTION dashboards_stagechange_reach() RETURNS trigger AS $$
@@ -275,6 +294,10 @@ BEGIN
         INSERT INTO dashboards_stageexitmonth AS t (month, owner_id, stage_id, bucket, moves, seconds)
         VALUES (dashboards_local_month(p_at), v_owner, p_from, dashboards_bucket(p_seconds), p_sign, p_sign * p_seconds)
         ON CONFLICT (month, owner_id, stage_id, bucket) DO UPDATE SET
+            moves = t.moves + EXCLUDED.moves, seconds = t.seconds + EXCLUDED.seconds;
+        INSERT INTO dashboards_stageexitday AS t (day, owner_id, stage_id, bucket, moves, seconds)
+        VALUES (dashboards_local_day(p_at), v_owner, p_from, dashboards_bucket(p_seconds), p_sign, p_sign * p_seconds)
+        ON CONFLICT (day, owner_id, stage_id, bucket) DO UPDATE SET
             moves = t.moves + EXCLUDED.moves, seconds = t.seconds + EXCLUDED.seconds;
     END IF;
 END
@@ -507,15 +530,21 @@ WHERE s.kind = 'won' AND o.closed_at IS NOT NULL GROUP BY 1, 2, 3;
 INSERT INTO dashboards_dealopencloseday (day, owner_id, probability, deals, amount)
 SELECT expected_close_date, owner_id, probability, count(*), sum(amount)
 FROM opportunities_opportunity WHERE closed_at IS NULL AND expected_close_date IS NOT NULL GROUP BY 1, 2, 3;
-INSERT INTO dashboards_dealreachmonth (month, pipeline_id, owner_id, source, stage_id, reached)
-SELECT dashboards_local_month(o.created_at), o.pipeline_id, o.owner_id, o.source, r.to_stage_id, count(*)
+INSERT INTO dashboards_dealreachday (day, pipeline_id, owner_id, source, stage_id, reached)
+SELECT dashboards_local_day(o.created_at), o.pipeline_id, o.owner_id, o.source, r.to_stage_id, count(*)
 FROM (SELECT DISTINCT opportunity_id, to_stage_id FROM opportunities_stagechange) r
 JOIN opportunities_opportunity o ON o.id = r.opportunity_id GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO dashboards_stageexitmonth (month, owner_id, stage_id, bucket, moves, seconds)
-SELECT dashboards_local_month(c.changed_at), o.owner_id, c.from_stage_id, dashboards_bucket(c.seconds_in_previous_stage),
+INSERT INTO dashboards_dealreachmonth (month, pipeline_id, owner_id, source, stage_id, reached)
+SELECT date_trunc('month', day)::date, pipeline_id, owner_id, source, stage_id, sum(reached)
+FROM dashboards_dealreachday GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO dashboards_stageexitday (day, owner_id, stage_id, bucket, moves, seconds)
+SELECT dashboards_local_day(c.changed_at), o.owner_id, c.from_stage_id, dashboards_bucket(c.seconds_in_previous_stage),
        count(*), sum(c.seconds_in_previous_stage)
 FROM opportunities_stagechange c JOIN opportunities_opportunity o ON o.id = c.opportunity_id
 WHERE c.from_stage_id IS NOT NULL AND c.seconds_in_previous_stage IS NOT NULL GROUP BY 1, 2, 3, 4;
+INSERT INTO dashboards_stageexitmonth (month, owner_id, stage_id, bucket, moves, seconds)
+SELECT date_trunc('month', day)::date, owner_id, stage_id, bucket, sum(moves), sum(seconds)
+FROM dashboards_stageexitday GROUP BY 1, 2, 3, 4;
 INSERT INTO dashboards_revenueday (day, owner_id, signed, collected)
 SELECT day, owner_id, sum(signed), sum(collected) FROM (
     SELECT signed_on AS day, owner_id, total_amount AS signed, 0 AS collected

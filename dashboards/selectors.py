@@ -1,13 +1,14 @@
 """Every figure of the dashboards, each defined once, here, with its definition in the docstring.
 
-All figures are aggregated by PostgreSQL; Python only reshapes the handful of aggregated rows. On
-PostgreSQL the period figures are read from the trigger-maintained summary tables (dashboards/rollups.py:
-per owner and local day, or per month for the stage reach and the duration histograms, with the days of a
-period outside its whole months counted from the source rows); elsewhere, or while the summaries are
-not installed for the current time zone, from the source rows (GROUP BY, COUNT DISTINCT,
-percentile_cont). Both give the same figures, except that a median or 75th percentile from the summaries
-is estimated from a duration histogram (`rollups.histogram_percentile`: exact when durations are whole
-days apart, within 10 % otherwise). Every selector takes a `DashboardScope` (the owners whose
+All figures are aggregated by the database; Python only reshapes the handful of aggregated rows. On
+PostgreSQL the figures are read from the trigger-maintained summary tables (dashboards/rollups.py): per
+owner and local day; the stage reach and the duration histograms also per month, for the whole months of
+a period (the days around them from the day tables; for the sales cycle from the deals). Elsewhere
+(SQLite for `make run`), or while the summaries are not installed for the current time zone, from the
+source rows (GROUP BY, COUNT DISTINCT, percentile_cont; in Python on SQLite). Both give the same
+figures, except that a median or 75th percentile from the summaries is estimated from a duration
+histogram (`rollups.histogram_percentile`: exact when durations are whole days apart, within 10 %
+otherwise). Every selector takes a `DashboardScope` (the owners whose
 records count, from the data-scope rule plus the page's team/rep filters) and, where it has one, a
 `Period` of local dates in the configured time zone (settings.TIME_ZONE): [start, end).
 
@@ -61,9 +62,11 @@ from .models import (
     DashboardSettings,
     DealCohortDay,
     DealOpenCloseDay,
+    DealReachDay,
     DealReachMonth,
     DealWonDay,
     RevenueDay,
+    StageExitDay,
     StageExitMonth,
     Target,
 )
@@ -190,8 +193,8 @@ def _day_q(period: Period, field_name: str = "day") -> Q:
 
 def _month_split(period: Period) -> tuple[Period | None, list[Period]]:
     """The whole local months inside the period (a Period from the first to the end of the last, or None)
-    and the days before and after them (0, 1 or 2 Periods): month summaries serve the first, source rows
-    the others."""
+    and the days before and after them (0, 1 or 2 Periods): month summaries serve the first, day summaries
+    (or, for the sales cycle, the source rows) the others."""
     first = period.start if period.start.day == 1 else add_months(month_start(period.start), 1)
     end = month_start(period.end)
     if first >= end:
@@ -389,7 +392,11 @@ def _funnel_counts(*, scope: DashboardScope, period: Period, pipeline: Pipeline)
                 .annotate(n=Sum("reached"))
             )
         for edge in edges:
-            reached += _reached_rows(scope=scope, period=edge, pipeline=pipeline)
+            reached += list(
+                DealReachDay.objects.filter(scope.q(), _day_q(edge), pipeline=pipeline)
+                .order_by().values("owner_id", "source", to_stage_id=F("stage_id"))
+                .annotate(n=Sum("reached"))
+            )
     else:
         sizes = list(
             _cohort(scope=scope, period=period, pipeline=pipeline).order_by().values("owner_id", "source").annotate(
@@ -498,10 +505,28 @@ def sales_cycle(*, scope: DashboardScope, period: Period) -> dict[str, Any]:
                 .order_by().values("bucket").annotate(n=Count("pk"), s=Sum(_seconds(F("closed_at") - F("created_at")))) \
                 .values_list("bucket", "n", "s")
         return _histogram_figures([(b, n, int(s)) for b, n, s in rows])
+    if connection.vendor != "postgresql":  # SQLite (`make run`): the demo's few deals, in Python
+        return _exact_figures([(closed - created).total_seconds() / SECONDS_PER_DAY for created, closed
+                               in _won(scope=scope, period=period).values_list("created_at", "closed_at")])
     days = _days(F("closed_at") - F("created_at"))
     return _won(scope=scope, period=period).aggregate(
         count=Count("pk"), median=PercentileCont(days, 0.5), p75=PercentileCont(days, 0.75), average=Avg(days)
     )
+
+
+def _exact_figures(days: list[float]) -> dict[str, Any]:
+    """`count`, `average`, `median` and `p75` as percentile_cont computes them, for databases without it."""
+    ordered = sorted(days)
+
+    def percentile(p: float) -> float | None:
+        if not ordered:
+            return None
+        position = p * (len(ordered) - 1)
+        low, high = int(position), min(int(position) + 1, len(ordered) - 1)
+        return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+    return {"count": len(ordered), "median": percentile(0.5), "p75": percentile(0.75),
+            "average": sum(ordered) / len(ordered) if ordered else None}
 
 
 def _won(*, scope: DashboardScope, period: Period):
@@ -531,6 +556,13 @@ def sales_cycle_trend(*, scope: DashboardScope, until: date, months: int = TREND
             figures = _histogram_figures(histograms.get(m, []))
             result.append({"month": m, "count": figures["count"], "median": figures["median"], "p75": figures["p75"]})
         return result
+    if connection.vendor != "postgresql":  # SQLite (`make run`): the demo's few deals, in Python
+        durations: dict[date, list[float]] = {}
+        for created, closed in _won(scope=scope, period=period).values_list("created_at", "closed_at"):
+            month = month_start(timezone.localtime(closed).date())
+            durations.setdefault(month, []).append((closed - created).total_seconds() / SECONDS_PER_DAY)
+        return [{"month": m, **{k: v for k, v in _exact_figures(durations.get(m, [])).items() if k != "average"}}
+                for m in (add_months(first, i) for i in range(months))]
     days = _days(F("closed_at") - F("created_at"))
     rows = (
         Opportunity.objects.filter(scope.q(), period.dt_q("closed_at"), stage__kind=StageKind.WON)
@@ -570,10 +602,9 @@ def time_in_stage(*, scope: DashboardScope, period: Period, pipeline: Pipeline) 
                 .order_by().values("stage_id", "bucket").annotate(n=Sum("moves"), s=Sum("seconds")) \
                 .values_list("stage_id", "bucket", "n", "s")
         for edge in edges:
-            rows += _exits(scope=scope, period=edge, stages=stages) \
-                .annotate(bucket=_bucket(F("seconds_in_previous_stage"))).order_by() \
-                .values("from_stage_id", "bucket").annotate(n=Count("pk"), s=Sum("seconds_in_previous_stage")) \
-                .values_list("from_stage_id", "bucket", "n", "s")
+            rows += StageExitDay.objects.filter(scope.q(), _day_q(edge), stage_id__in=[s.pk for s in stages]) \
+                .order_by().values("stage_id", "bucket").annotate(n=Sum("moves"), s=Sum("seconds")) \
+                .values_list("stage_id", "bucket", "n", "s")
         for stage_id, bucket, n, seconds in rows:
             histograms.setdefault(stage_id, []).append((bucket, n, int(seconds)))
         times = []
@@ -581,6 +612,14 @@ def time_in_stage(*, scope: DashboardScope, period: Period, pipeline: Pipeline) 
             figures = _histogram_figures(histograms.get(stage.pk, []))
             times.append(StageTime(stage, figures["count"], figures["average"], figures["median"]))
         return times
+    if connection.vendor != "postgresql":  # SQLite (`make run`): the demo's few moves, in Python
+        spent: dict[int, list[float]] = {}
+        for stage_id, seconds in _exits(scope=scope, period=period, stages=stages).values_list(
+            "from_stage_id", "seconds_in_previous_stage"
+        ):
+            spent.setdefault(stage_id, []).append(seconds / SECONDS_PER_DAY)
+        exact = {stage.pk: _exact_figures(spent.get(stage.pk, [])) for stage in stages}
+        return [StageTime(s, exact[s.pk]["count"], exact[s.pk]["average"], exact[s.pk]["median"]) for s in stages]
     days = F("seconds_in_previous_stage") / SECONDS_PER_DAY
     rows = (
         _exits(scope=scope, period=period, stages=stages)

@@ -27,9 +27,11 @@ from dashboards.models import (
     CycleMonth,
     DealCohortDay,
     DealOpenCloseDay,
+    DealReachDay,
     DealReachMonth,
     DealWonDay,
     RevenueDay,
+    StageExitDay,
     StageExitMonth,
 )
 from leads.models import Customer
@@ -48,7 +50,8 @@ from tests.opportunities.factories import (
 
 pytestmark = pytest.mark.django_db
 MODELS = (ActivityDay, ActivityDueDay, DealCohortDay, DealReachMonth, DealWonDay, DealOpenCloseDay, CycleMonth,
-          StageExitMonth, RevenueDay, CustomerDay, CustomerTierTotal, CustomerTierChange, CustomerPurchase)
+          StageExitMonth, RevenueDay, CustomerDay, CustomerTierTotal, CustomerTierChange, CustomerPurchase,
+          DealReachDay, StageExitDay)
 # the counts and sums (a row whose are all zero is a key counted down to nothing); the last two tables have none
 VALUES = {"planned", "done", "created", "won", "lost", "reached", "amount", "deals", "moves", "seconds", "signed",
           "collected", "customers"}

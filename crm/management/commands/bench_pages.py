@@ -38,6 +38,8 @@ class Page:
 PAGES = [
     Page("team dashboard, month", "/dashboards/", {"period": "month"}),
     Page("team dashboard, quarter", "/dashboards/", {"period": "quarter"}),
+    Page("team dashboard, week", "/dashboards/", {"period": "week"}),
+    Page("monthly review", "/dashboards/review/", {}),
     Page("kanban board", "/opportunities/", {}, LIST_BUDGET_MS),
     Page("opportunity list", "/opportunities/list/", {}, LIST_BUDGET_MS),
     Page("opportunity list, search", "/opportunities/list/", {"q": "精密机械", "status": "all"}, LIST_BUDGET_MS),
@@ -163,7 +165,7 @@ class Command(BaseCommand):
         try:
             for name, function in originals.items():
                 setattr(s, name, timed(name, function))
-            for kind in ("month", "quarter"):
+            for kind in ("month", "quarter", "week"):
                 for role, user in users.items():
                     scope = s.dashboard_scope(user=user)
                     period = s.period_for(kind)
