@@ -793,13 +793,14 @@ def _tier_movement_from_changes(*, scope: DashboardScope, period: Period) -> lis
     changes = CustomerTierChange.objects.filter(period.dt_q("changed_at"), customer__in=customers)
     # per customer: (first change's from, last change's to), then grouped by the pair, in one query
     inner, params = changes.values("customer_id", "from_tier", "to_tier", "changed_at", "id").query.sql_with_params()
-    query = f"""
-        SELECT before, after, count(*) FROM (
-            SELECT (array_agg(c.from_tier ORDER BY c.changed_at, c.id))[1] AS before,
-                   (array_agg(c.to_tier ORDER BY c.changed_at DESC, c.id DESC))[1] AS after
-            FROM ({inner}) c GROUP BY c.customer_id
-        ) m WHERE before IS DISTINCT FROM after GROUP BY before, after ORDER BY before, after
-    """  # nosec B608: the inner query is the ORM's, with parameters
+    # the inner query is the ORM's, with its parameters
+    query = (
+        "SELECT before, after, count(*) FROM ("
+        " SELECT (array_agg(c.from_tier ORDER BY c.changed_at, c.id))[1] AS before,"
+        "        (array_agg(c.to_tier ORDER BY c.changed_at DESC, c.id DESC))[1] AS after"
+        f" FROM ({inner}) c GROUP BY c.customer_id"  # nosec B608
+        ") m WHERE before IS DISTINCT FROM after GROUP BY before, after ORDER BY before, after"
+    )
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         return [{"tier_before": b, "tier_after": a, "n": n} for b, a, n in cursor.fetchall()]

@@ -4,12 +4,14 @@ selectors read from them the same figures as from the source rows."""
 
 from __future__ import annotations
 
+import io
 import math
 import random
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from activities.models import Activity, ActivityStatus
@@ -356,3 +358,19 @@ class TestHistogramPercentile:
             cursor.execute("SELECT dashboards_bucket(0), dashboards_bucket(3599), dashboards_bucket(3600), "
                            "dashboards_bucket(3960), dashboards_bucket(86400)")
             assert cursor.fetchone() == (0, 0, 1, 2, 34)
+
+
+class TestCommand:
+    def test_check_rebuild_and_status(self, data):
+        """--check finds a summary row changed behind the triggers' back; --rebuild repairs it."""
+        out = io.StringIO()
+        call_command("dashboards_rollups", "--check", stdout=out)
+        assert "equal a recount" in out.getvalue()
+        ActivityDay.objects.filter(pk=ActivityDay.objects.order_by("pk").first().pk).update(planned=99)
+        with pytest.raises(CommandError, match="1 summary tables differ"):
+            call_command("dashboards_rollups", "--check", stdout=io.StringIO())
+        call_command("dashboards_rollups", "--rebuild", stdout=io.StringIO())
+        call_command("dashboards_rollups", "--check", stdout=io.StringIO())
+        out = io.StringIO()
+        call_command("dashboards_rollups", stdout=out)
+        assert "read by the dashboards: True" in out.getvalue()
