@@ -95,6 +95,7 @@ class Command(BaseCommand):
         if sections:
             self.time_sections(users, repeat)
             return
+        import crm.wsgi  # noqa: F401  (loads the views and freezes the startup objects, as a gunicorn worker does)
         # the customer page: the rep's customer with the most activities (every role sees it)
         customer = (
             Customer.objects.filter(owner=users["rep"]).order_by("-last_contacted_at", "-pk").values_list("pk", flat=True).first()
