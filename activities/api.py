@@ -143,6 +143,10 @@ class ActivityViewSet(ScopedModelViewSet):
             .annotate(when_at=Coalesce("done_at", "planned_at", "due_at"))
         )
 
+    def scope_count(self, request) -> int | None:
+        """The unfiltered list's count from ActivityScopeTotal (crm.pagination; None: count the rows)."""
+        return Activity.objects.scope_count(request.user)
+
     def get_serializer_class(self):
         if self.action == "create":
             return ActivityCreateSerializer

@@ -399,3 +399,21 @@ def calendar_feed_touch(*, feed: CalendarFeed) -> None:
     now = timezone.now()
     if feed.last_used_at is None or now - feed.last_used_at > timedelta(minutes=10):
         CalendarFeed.objects.filter(pk=feed.pk).update(last_used_at=now)
+
+
+def activity_scope_totals_recount() -> int:
+    """Recount ActivityScopeTotal from the activities (after a load with triggers off: `bench_seed`), with
+    the activities and customers locked against writes meanwhile. PostgreSQL only; returns the rows."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE activities_activity, leads_customer IN SHARE MODE")
+        cursor.execute("DELETE FROM activities_activityscopetotal")
+        cursor.execute(
+            "INSERT INTO activities_activityscopetotal (owner_id, customer_owner_id, activities) "
+            "SELECT a.owner_id, c.owner_id, count(*) FROM activities_activity a "
+            "JOIN leads_customer c ON c.id = a.customer_id GROUP BY 1, 2"
+        )
+        return cursor.rowcount

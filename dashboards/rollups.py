@@ -38,6 +38,16 @@ TABLES = (
 )
 SOURCES = ("activities_activity", "opportunities_opportunity", "opportunities_stagechange", "opportunities_stage",
            "contracts_contract", "contracts_paymentreceipt", "leads_customer", "leads_historicalcustomer")
+# The row triggers: (trigger, table, function); created by `install`, dropped by `uninstall`.
+ROW_TRIGGERS = (
+    ("dashboards_activity_trg", "activities_activity", "dashboards_activity_roll"),
+    ("dashboards_opportunity_trg", "opportunities_opportunity", "dashboards_opportunity_roll"),
+    ("dashboards_stagechange_trg", "opportunities_stagechange", "dashboards_stagechange_roll"),
+    ("dashboards_contract_trg", "contracts_contract", "dashboards_contract_roll"),
+    ("dashboards_receipt_trg", "contracts_paymentreceipt", "dashboards_receipt_roll"),
+    ("dashboards_customer_trg", "leads_customer", "dashboards_customer_roll"),
+    ("dashboards_history_trg", "leads_historicalcustomer", "dashboards_history_roll"),
+)
 # Bump when the SQL below changes: `migrate` then reinstalls and rebuilds (`ensure`, on post_migrate).
 VERSION = 4
 
@@ -106,9 +116,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_activity_trg ON activities_activity;
-CREATE TRIGGER dashboards_activity_trg AFTER INSERT OR UPDATE OR DELETE ON activities_activity
-    FOR EACH ROW EXECUTE FUNCTION dashboards_activity_roll();
 
 -- deals ------------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION dashboards_opportunity_apply(
@@ -217,9 +224,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_opportunity_trg ON opportunities_opportunity;
-CREATE TRIGGER dashboards_opportunity_trg AFTER INSERT OR UPDATE OR DELETE ON opportunities_opportunity
-    FOR EACH ROW EXECUTE FUNCTION dashboards_opportunity_roll();
 
 -- stage changes ----------------------------------------------------------------------------------------
 -- A deal reaches a stage with its first change into it and stops reaching it when the last such change is
@@ -322,9 +326,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_stagechange_trg ON opportunities_stagechange;
-CREATE TRIGGER dashboards_stagechange_trg AFTER INSERT OR UPDATE OR DELETE ON opportunities_stagechange
-    FOR EACH ROW EXECUTE FUNCTION dashboards_stagechange_roll();
 """
 
 CUSTOMER_TRIGGERS_SQL = """
@@ -382,9 +383,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_contract_trg ON contracts_contract;
-CREATE TRIGGER dashboards_contract_trg AFTER INSERT OR UPDATE OR DELETE ON contracts_contract
-    FOR EACH ROW EXECUTE FUNCTION dashboards_contract_roll();
 
 CREATE OR REPLACE FUNCTION dashboards_receipt_roll() RETURNS trigger AS $$
 BEGIN
@@ -404,9 +402,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_receipt_trg ON contracts_paymentreceipt;
-CREATE TRIGGER dashboards_receipt_trg AFTER INSERT OR UPDATE OR DELETE ON contracts_paymentreceipt
-    FOR EACH ROW EXECUTE FUNCTION dashboards_receipt_roll();
 
 -- customers: created per day and owner, tiers now per owner; the owner of their purchases ----------------
 CREATE OR REPLACE FUNCTION dashboards_customer_apply(p_owner bigint, p_tier text, p_created timestamptz, p_sign integer)
@@ -440,9 +435,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_customer_trg ON leads_customer;
-CREATE TRIGGER dashboards_customer_trg AFTER INSERT OR UPDATE OR DELETE ON leads_customer
-    FOR EACH ROW EXECUTE FUNCTION dashboards_customer_roll();
 
 -- a customer's tier changes, derived again from all its history rows whenever one is written (a history row
 -- may be written out of order, which changes the "previous tier" of the rows after it)
@@ -470,22 +462,12 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
-DROP TRIGGER IF EXISTS dashboards_history_trg ON leads_historicalcustomer;
-CREATE TRIGGER dashboards_history_trg AFTER INSERT OR UPDATE OR DELETE ON leads_historicalcustomer
-    FOR EACH ROW EXECUTE FUNCTION dashboards_history_roll();
 """
 
 DROP_SQL = """
-DROP TRIGGER IF EXISTS dashboards_activity_trg ON activities_activity;
-DROP TRIGGER IF EXISTS dashboards_opportunity_trg ON opportunities_opportunity;
-DROP TRIGGER IF EXISTS dashboards_stagechange_trg ON opportunities_stagechange;
 DROP TRIGGER IF EXISTS dashboards_stagechange_reach_ins ON opportunities_stagechange;
 DROP TRIGGER IF EXISTS dashboards_stagechange_reach_upd ON opportunities_stagechange;
 DROP TRIGGER IF EXISTS dashboards_stagechange_reach_del ON opportunities_stagechange;
-DROP TRIGGER IF EXISTS dashboards_contract_trg ON contracts_contract;
-DROP TRIGGER IF EXISTS dashboards_receipt_trg ON contracts_paymentreceipt;
-DROP TRIGGER IF EXISTS dashboards_customer_trg ON leads_customer;
-DROP TRIGGER IF EXISTS dashboards_history_trg ON leads_historicalcustomer;
 DROP FUNCTION IF EXISTS dashboards_revenue_add(date, bigint, numeric, numeric), dashboards_purchase_recount(bigint),
     dashboards_contract_roll(), dashboards_receipt_roll(), dashboards_customer_apply(bigint, text, timestamptz, integer),
     dashboards_customer_roll(), dashboards_tier_changes_recount(bigint), dashboards_history_roll();
@@ -579,6 +561,10 @@ def install(conn: Any = None, *, time_zone: str | None = None) -> None:
         cursor.execute(_functions_sql(time_zone or settings.TIME_ZONE))
         cursor.execute(TRIGGERS_SQL)
         cursor.execute(CUSTOMER_TRIGGERS_SQL)
+        for trigger, table, function in ROW_TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+            cursor.execute(f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                           f"FOR EACH ROW EXECUTE FUNCTION {function}()")
     _ready_cache.clear()
 
 
@@ -586,6 +572,8 @@ def uninstall(conn: Any = None) -> None:
     conn = conn or connection
     if conn.vendor == "postgresql":
         with conn.cursor() as cursor:
+            for trigger, table, _function in ROW_TRIGGERS:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
             cursor.execute(DROP_SQL)
     _ready_cache.clear()
 

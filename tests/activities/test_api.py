@@ -189,3 +189,55 @@ class TestActivityVersionsAndDelete:
         assert api.delete(f"{URL}{mine.pk}/").status_code == 405
         assert api.patch(f"{URL}{theirs.pk}/", {"subject": "x"}, format="json").status_code == 404
         assert Activity.objects.count() == 2
+
+
+@pytest.mark.django_db
+class TestActivityListCount:
+    """The unfiltered list's `count` comes from ActivityScopeTotal (trigger-maintained), not a COUNT(*)
+    over the scope's OR; it must equal the exact count of what the user sees, and a filtered list counts."""
+
+    @pytest.fixture
+    def spread(self, org):
+        from tests.activities.factories import ActivityFactory
+
+        own = CustomerFactory(owner=org.rep_a)
+        other = CustomerFactory(owner=org.rep_b)
+        pool = CustomerFactory(owner=None)
+        ActivityFactory.create_batch(3, customer=own, owner=org.rep_a)
+        ActivityFactory.create_batch(2, customer=own, owner=org.manager_a)  # on rep_a's customer, by the manager
+        ActivityFactory.create_batch(4, customer=other, owner=org.rep_b)
+        ActivityFactory.create_batch(1, customer=pool, owner=org.rep_a)
+        ActivityFactory.create_batch(2, customer=other, owner=org.rep_a2)
+        return own, other, pool
+
+    def counts(self, api, user, **params):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        api.force_authenticate(user)
+        with CaptureQueriesContext(connection) as ctx:
+            response = api.get(URL, params)
+        assert response.status_code == 200
+        counted = any("COUNT(" in q["sql"].upper() and '"activities_activity"' in q["sql"] for q in ctx.captured_queries)
+        return response.json()["count"], counted
+
+    def test_unfiltered_count_equals_the_scope(self, api, org, spread):
+        own, other, pool = spread
+        for user in (org.rep_a, org.rep_b, org.rep_a2, org.manager_a, org.director, org.admin):
+            exact = Activity.objects.visible_to(user).count()
+            count, counted = self.counts(api, user)
+            assert (count, counted) == (exact, False), user.username
+        # reassigning a customer moves its activities into another scope at once
+        Customer.objects.filter(pk=other.pk).update(owner=org.rep_a)
+        Activity.objects.filter(customer=pool).update(owner=org.rep_b)
+        for user in (org.rep_a, org.rep_b, org.manager_a):
+            assert self.counts(api, user)[0] == Activity.objects.visible_to(user).count(), user.username
+        Activity.objects.filter(customer=own).delete()
+        assert self.counts(api, org.rep_a)[0] == Activity.objects.visible_to(org.rep_a).count() == 6
+
+    def test_filters_and_search_count_the_rows(self, api, org, spread):
+        Activity.objects.filter(owner=org.rep_a).update(status=ActivityStatus.CANCELLED)
+        count, counted = self.counts(api, org.manager_a, status="planned")
+        assert counted and count == Activity.objects.visible_to(org.manager_a).filter(status="planned").count()
+        count, counted = self.counts(api, org.rep_a, ordering="-planned_at", page_size=2)
+        assert not counted and count == Activity.objects.visible_to(org.rep_a).count()

@@ -97,6 +97,13 @@ class TestBenchSeed:
         rollup = list(StageOwnerTotal.objects.filter(opportunity_count__gt=0).order_by("stage_id", "owner_id")
                       .values_list("stage_id", "owner_id", "opportunity_count", "amount_sum"))
         assert rollup == recount
+        # the activity scope totals and the dashboard's summary tables, recounted after the load
+        assert rows("""SELECT a.owner_id, c.owner_id, count(*) FROM activities_activity a
+                       JOIN leads_customer c ON c.id = a.customer_id GROUP BY 1, 2 ORDER BY 1, 2""") == rows(
+            """SELECT owner_id, customer_owner_id, activities FROM activities_activityscopetotal
+               WHERE activities <> 0 ORDER BY 1, 2""")
+        call_command("dashboards_rollups", "--check", stdout=StringIO())
+        assert rows("SELECT count(*) FROM dashboards_stageexitmonth")[0][0] > 0
         for customer in Customer.objects.filter(external_id__startswith="bench-c")[:20]:
             assert customer.name_key == name_key(customer.name)
             assert customer.search_text == customer.build_search_text()

@@ -33,6 +33,7 @@ class Page:
     params: dict
     budget_ms: int = PAGE_BUDGET_MS
     admin_only: bool = False
+    managers_only: bool = False
 
 
 PAGES = [
@@ -40,6 +41,7 @@ PAGES = [
     Page("team dashboard, quarter", "/dashboards/", {"period": "quarter"}),
     Page("team dashboard, week", "/dashboards/", {"period": "week"}),
     Page("monthly review", "/dashboards/review/", {}),
+    Page("team activities (week)", "/activities/team/", {}, managers_only=True),
     Page("kanban board", "/opportunities/", {}, LIST_BUDGET_MS),
     Page("opportunity list", "/opportunities/list/", {}, LIST_BUDGET_MS),
     Page("opportunity list, search", "/opportunities/list/", {"q": "精密机械", "status": "all"}, LIST_BUDGET_MS),
@@ -107,7 +109,7 @@ class Command(BaseCommand):
             if only and only not in page.name:
                 continue
             for role, user in users.items():
-                if page.admin_only and role != "admin":
+                if (page.admin_only and role != "admin") or (page.managers_only and role == "rep"):
                     continue
                 client = Client()
                 client.force_login(user)

@@ -16,7 +16,7 @@ random draws, so the activities, the deals and their stage histories agree with 
   exactly for won and lost deals; `seconds_in_previous_stage` is the gap between two changes;
 - `last_activity_at` (deals) and `last_contacted_at` / `next_follow_up_at` (customers) are the
   aggregates of the seeded activities; `name_key` and `search_text` as `Customer.save` builds them;
-- the board rollup (opportunities_stageownertotal) and the dashboard's summary tables
+- the board rollup (opportunities_stageownertotal), the activity scope totals and the dashboard's summary tables
   (dashboards/rollups.py) are recounted after the load.
 
 The load runs in one transaction with triggers and foreign-key checks off (session_replication_role =
@@ -38,6 +38,7 @@ from django.db import connection, models, transaction
 
 from accounts.models import Role, Team, User
 from activities.models import Activity, ActivityKind
+from activities.services import activity_scope_totals_recount
 from contracts.models import Contract, ContractLine, PaymentInstalment, PaymentReceipt
 from leads.models import Contact, Customer, SourceChannel
 from opportunities.models import Opportunity, Pipeline, StageChange, StageOwnerTotal
@@ -163,6 +164,7 @@ class Command(BaseCommand):
                 self.step("indexes rebuilt", lambda: [cursor.execute(sql) for sql in dropped] and None)
                 self.step("board rollup recounted", self.rebuild_board_totals)
                 self.step("dashboard summaries recounted", self.rebuild_dashboard_summaries)
+                self.step("activity scope totals recounted", activity_scope_totals_recount)
                 for model in (Customer, Contact, Opportunity, StageChange, Activity, Contract, ContractLine,
                               PaymentInstalment, PaymentReceipt):
                     table = model._meta.db_table
