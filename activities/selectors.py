@@ -63,6 +63,12 @@ def activity_list(*, user: User, filters: ActivityFilters | None = None) -> Quer
     return qs.order_by("-when_at", "-id")
 
 
+def activity_list_count(*, user: User, filters: ActivityFilters) -> int | None:
+    """The row count of `activity_list` without filters, from the scope totals (None: filtered, or not
+    PostgreSQL; count the rows)."""
+    return Activity.objects.scope_count(user) if filters == ActivityFilters() else None
+
+
 def activity_get_for_user(*, user: User, pk: int) -> Activity:
     return get_visible_or_404(Activity.objects.select_related(*LIST_RELATED, "plan", "created_by"), user, pk=pk)
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.scope import is_manager_or_admin, managed_user_ids
+from crm.pagination import KnownCountPaginator
 from leads.selectors import customer_get_for_user
 from opportunities.selectors import opportunity_get_for_user
 
@@ -113,9 +114,12 @@ def activity_list(request):
         date_from=_date(request.GET.get("from")),
         date_to=_date(request.GET.get("to")),
     )
-    page = Paginator(selectors.activity_list(user=request.user, filters=filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    activities = selectors.activity_list(user=request.user, filters=filters)
+    known = selectors.activity_list_count(user=request.user, filters=filters)
+    paginator = Paginator(activities, PAGE_SIZE) if known is None else KnownCountPaginator(
+        activities, PAGE_SIZE, known_count=known
     )
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "activities/activity_list.html", {

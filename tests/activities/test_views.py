@@ -156,6 +156,19 @@ class TestActivityList:
         with django_assert_max_num_queries(12):
             assert client.get(reverse("activities:list")).status_code == 200
 
+    def test_unfiltered_total_from_the_scope_totals(self, org, client_for):
+        """Unfiltered, the list's total comes from ActivityScopeTotal and equals what the user sees (their
+        own, their customers' by others, not the others'); filtered, the rows are counted."""
+        mine = CustomerFactory(owner=org.rep_a)
+        ActivityFactory.create_batch(3, customer=mine, owner=org.rep_a)
+        ActivityFactory.create_batch(2, customer=mine, owner=org.manager_a)
+        ActivityFactory.create_batch(4, customer=CustomerFactory(owner=org.rep_b), owner=org.rep_b)
+        for user in (org.rep_a, org.manager_a, org.rep_b, org.admin):
+            page = client_for(user).get(reverse("activities:list")).context["page"]
+            assert page.paginator.count == Activity.objects.visible_to(user).count(), user.username
+        page = client_for(org.rep_a).get(reverse("activities:list") + "?status=done").context["page"]
+        assert page.paginator.count == 0
+
     def test_filters(self, org, client_for):
         customer = CustomerFactory(owner=org.rep_a)
         ActivityFactory(customer=customer, subject="Planned one")
