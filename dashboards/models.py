@@ -144,11 +144,10 @@ class DealCohortDay(SummaryRow):
         ]
 
 
-class DealReachMonth(SummaryRow):
-    """Per local creation month, pipeline, owner, source and stage: deals created that month that ever
-    entered the stage (a StageChange into it), each counted once."""
+class ReachRow(SummaryRow):
+    """Deals of a creation cohort (pipeline, owner, source) that ever entered a stage (a StageChange into it),
+    each counted once."""
 
-    month = models.DateField()
     pipeline = _ref("opportunities.Pipeline")
     owner = _ref(settings.AUTH_USER_MODEL)
     source = models.CharField(max_length=16, blank=True)
@@ -156,20 +155,24 @@ class DealReachMonth(SummaryRow):
     reached = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class DealReachMonth(ReachRow):
+    """ReachRow per local creation month (the whole months of a period)."""
+
+    month = models.DateField()
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["month", "pipeline", "owner", "source", "stage"], name="rollup_dealreachmonth_key")
         ]
 
 
-class DealReachDay(SummaryRow):
-    """DealReachMonth per local creation day: the days of a period outside its whole months."""
+class DealReachDay(ReachRow):
+    """ReachRow per local creation day (the days of a period outside its whole months)."""
 
     day = models.DateField()
-    pipeline = _ref("opportunities.Pipeline")
-    owner = _ref(settings.AUTH_USER_MODEL)
-    source = models.CharField(max_length=16, blank=True)
-    stage = _ref("opportunities.Stage")
-    reached = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -218,17 +221,24 @@ class CycleMonth(SummaryRow):
         constraints = [models.UniqueConstraint(fields=["month", "owner", "bucket"], name="rollup_cyclemonth_key")]
 
 
-class StageExitMonth(SummaryRow):
-    """Per local month of the move, deal owner, stage left and duration bucket: moves out of the stage
-    (StageChange rows with a from_stage and seconds_in_previous_stage), as a histogram: how many, and the
-    sum of their seconds in the stage."""
+class ExitRow(SummaryRow):
+    """Moves out of a stage (StageChange rows with a from_stage and seconds_in_previous_stage) of the deals
+    of an owner, as a histogram: per duration bucket, how many and the sum of their seconds in the stage."""
 
-    month = models.DateField()
     owner = _ref(settings.AUTH_USER_MODEL)
     stage = _ref("opportunities.Stage")
     bucket = models.SmallIntegerField()
     moves = models.IntegerField(default=0)
     seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class StageExitMonth(ExitRow):
+    """ExitRow per local month of the move (the whole months of a period)."""
+
+    month = models.DateField()
 
     class Meta:
         constraints = [
@@ -310,15 +320,10 @@ class CustomerPurchase(SummaryRow):
         indexes = [models.Index(fields=["owner", "first_on"], include=["second_on"], name="purchase_owner_first_idx")]
 
 
-class StageExitDay(SummaryRow):
-    """StageExitMonth per local day of the move: the days of a period outside its whole months."""
+class StageExitDay(ExitRow):
+    """ExitRow per local day of the move (the days of a period outside its whole months)."""
 
     day = models.DateField()
-    owner = _ref(settings.AUTH_USER_MODEL)
-    stage = _ref("opportunities.Stage")
-    bucket = models.SmallIntegerField()
-    moves = models.IntegerField(default=0)
-    seconds = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
