@@ -22,6 +22,7 @@ source tables.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -602,19 +603,24 @@ def installed_signature(conn: Any = None) -> str | None:
         return cursor.fetchone()[0]
 
 
-_ready_cache: dict[tuple[str, str], bool] = {}
+_ready_cache: dict[tuple[str, str], tuple[bool, float]] = {}
+RECHECK_SECONDS = 60.0
 
 
 def ready(conn: Any = None) -> bool:
     """Whether the selectors may read the summary tables: PostgreSQL, with the triggers of this VERSION
-    installed for the current settings.TIME_ZONE. Looked up once per process, connection and time zone."""
+    installed for the current settings.TIME_ZONE. Looked up once per process, connection and time zone;
+    a "no" is looked up again after RECHECK_SECONDS (a worker that started before `migrate` finished
+    picks the tables up without a restart)."""
     conn = conn or connection
     if conn.vendor != "postgresql":
         return False
     key = (conn.alias, settings.TIME_ZONE)
-    if key not in _ready_cache:
-        _ready_cache[key] = installed_signature(conn) == signature()
-    return _ready_cache[key]
+    found = _ready_cache.get(key)
+    if found is None or (not found[0] and time.monotonic() - found[1] > RECHECK_SECONDS):
+        found = (installed_signature(conn) == signature(), time.monotonic())
+        _ready_cache[key] = found
+    return found[0]
 
 
 def ensure(conn: Any = None, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 import random
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -327,6 +328,18 @@ class TestTimeZone:
             rollups.ensure()
             assert rollups.ready() and rollups.installed_signature() == rollups.signature("UTC")
             assert s.activity_stats(scope=scope, period=MARCH) == counted
+        finally:
+            rollups._ready_cache.clear()
+
+
+    def test_a_no_is_looked_up_again_after_a_while(self, settings):
+        """A worker that asked before `migrate` installed the triggers reads the tables a minute later."""
+        key = (connection.alias, settings.TIME_ZONE)
+        try:
+            rollups._ready_cache[key] = (False, time.monotonic())
+            assert not rollups.ready()
+            rollups._ready_cache[key] = (False, time.monotonic() - rollups.RECHECK_SECONDS - 1)
+            assert rollups.ready()
         finally:
             rollups._ready_cache.clear()
 
