@@ -357,7 +357,7 @@ class CalendarFeed(models.Model):
 
 class ActivityScopeTotal(models.Model):
     """How many activities each owner has on the customers of each customer owner (none: the lead pool),
-    kept exact by PostgreSQL triggers (migration 0006) on every write to the activities and to a
+    kept exact by PostgreSQL triggers (migrations 0006, 0007) on every write to the activities and to a
     customer's owner: the row count of an unfiltered activity list for any scope
     (`ActivityQuerySet.scope_count`). Nothing else writes it."""
 

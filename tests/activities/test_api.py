@@ -234,6 +234,16 @@ class TestActivityListCount:
             assert self.counts(api, user)[0] == Activity.objects.visible_to(user).count(), user.username
         Activity.objects.filter(customer=own).delete()
         assert self.counts(api, org.rep_a)[0] == Activity.objects.visible_to(org.rep_a).count() == 6
+        # one INSERT of many rows (an import's chunk) on two customers of two owners
+        from tests.activities.factories import ActivityFactory
+
+        ActivityFactory.create_batch(5, customer=own, owner=org.rep_a)  # own: rep_a's again
+        Activity.objects.bulk_create([Activity(kind=a.kind, subject="bulk", customer=c, owner=o, status="planned",
+                                               planned_at=a.planned_at or timezone.now())
+                                      for a in Activity.objects.all()[:1] for c in (own, pool) for o in (org.rep_a, org.rep_b)
+                                      for _ in range(3)])
+        for user in (org.rep_a, org.rep_b, org.manager_a, org.admin):
+            assert self.counts(api, user)[0] == Activity.objects.visible_to(user).count(), user.username
 
     def test_filters_and_search_count_the_rows(self, api, org, spread):
         Activity.objects.filter(owner=org.rep_a).update(status=ActivityStatus.CANCELLED)

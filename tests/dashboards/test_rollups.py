@@ -220,6 +220,17 @@ class TestTriggers:
         assert_equal_to_recount()
         Activity.objects.filter(pk=planned[0].pk).delete()
         assert_equal_to_recount()
+        # one INSERT of many rows (an import's chunk): counted per statement
+        Activity.objects.bulk_create([
+            Activity(kind=kind(code), subject=f"bulk {i}", customer=customer, owner=owner, status=status,
+                     planned_at=at(3, 1 + i % 28, 9 + i % 10), due_at=at(3, 2 + i % 27) if i % 3 == 0 else None,
+                     done_at=at(3, 1 + i % 28, 12) if status == ActivityStatus.DONE else None)
+            for i, (code, owner, status) in enumerate(
+                (c, o, st) for c in ("call", "visit") for o in (org.rep_a, org.rep_a2)
+                for st in (ActivityStatus.PLANNED, ActivityStatus.DONE, ActivityStatus.CANCELLED) for _ in range(3)
+            )
+        ])
+        assert_equal_to_recount()
 
     def test_random_history(self, org, monkeypatch):
         """Random deals, moves back and forth, closings, reopenings, reassignments and deletions over three
