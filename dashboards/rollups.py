@@ -53,7 +53,7 @@ ROW_TRIGGERS = (
     ("dashboards_history_trg", "leads_historicalcustomer", "dashboards_history_roll", EVERY_WRITE),
 )
 # Bump when the SQL below changes: `migrate` then reinstalls and rebuilds (`ensure`, on post_migrate).
-VERSION = 5
+VERSION = 6
 
 
 def signature(time_zone: str | None = None) -> str:
@@ -261,18 +261,22 @@ $$ LANGUAGE plpgsql;
 -- row (opportunities.services), so one deal's changes are never written concurrently.
 CREATE OR REPLACE FUNCTION dashboards_reach_apply(p_opportunities bigint[], p_stages bigint[], p_deltas integer[])
 RETURNS void AS $$
-    WITH moved AS (
-    SELECT dashboards_local_day(o.created_at) AS day, o.pipeline_id, o.owner_id, o.source, c.stage_id,
-           (c.now_n > 0)::integer - (c.now_n - c.delta > 0)::integer AS reached
-    FROM (
-        SELECT t.opportunity_id, t.stage_id, sum(t.delta)::integer AS delta,
-               (SELECT count(*) FROM opportunities_stagechange s
-                WHERE s.opportunity_id = t.opportunity_id AND s.to_stage_id = t.stage_id)::integer AS now_n
+    WITH pairs AS MATERIALIZED (
+        SELECT t.opportunity_id, t.stage_id, sum(t.delta)::integer AS delta
         FROM unnest(p_opportunities, p_stages, p_deltas) AS t(opportunity_id, stage_id, delta)
         GROUP BY t.opportunity_id, t.stage_id
-    ) c
-    JOIN opportunities_opportunity o ON o.id = c.opportunity_id
-    WHERE (c.now_n > 0) <> (c.now_n - c.delta > 0)
+    ), counted AS MATERIALIZED (
+        -- the deal's changes into the stage now, looked up by the deal alone ("to_stage_id + 0" keeps the
+        -- planner off the stage's index, which holds a million rows per stage)
+        SELECT p.opportunity_id, p.stage_id, p.delta,
+               (SELECT count(*) FROM opportunities_stagechange s
+                WHERE s.opportunity_id = p.opportunity_id AND s.to_stage_id + 0 = p.stage_id)::integer AS now_n
+        FROM pairs p
+    ), moved AS MATERIALIZED (
+        SELECT dashboards_local_day(o.created_at) AS day, o.pipeline_id, o.owner_id, o.source, c.stage_id,
+               (c.now_n > 0)::integer - (c.now_n - c.delta > 0)::integer AS reached
+        FROM counted c JOIN opportunities_opportunity o ON o.id = c.opportunity_id
+        WHERE (c.now_n > 0) <> (c.now_n - c.delta > 0)
     ), by_month AS (
         INSERT INTO dashboards_dealreachmonth AS r (month, pipeline_id, owner_id, source, stage_id, reached)
         SELECT date_trunc('month', day)::date, pipeline_id, owner_id, source, stage_id, sum(reached)
