@@ -196,14 +196,13 @@ def team_summary(
     qs = Activity.objects.all()
     if user_ids is not None:
         qs = qs.filter(owner_id__in=user_ids)
-    planned = ActivityStatus.PLANNED
     rows: dict[int, dict] = {}
     for row in (
         qs.filter(planned_at__gte=start, planned_at__lt=end).order_by().values("owner_id").annotate(
             planned=Count("planned_at"),  # a column of the index (COUNT(id) would read the rows)
             planned_done=Count("planned_at", filter=Q(status=ActivityStatus.DONE)),
             cancelled=Count("planned_at", filter=Q(status=ActivityStatus.CANCELLED)),
-            missed=Count("planned_at", filter=Q(status=planned, planned_at__lt=now)),
+            missed=Count("planned_at", filter=Q(status=ActivityStatus.PLANNED, planned_at__lt=now)),
         )
     ):
         rows[row["owner_id"]] = {**row, "done": 0}

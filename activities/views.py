@@ -114,12 +114,10 @@ def activity_list(request):
         date_from=_date(request.GET.get("from")),
         date_to=_date(request.GET.get("to")),
     )
-    activities = selectors.activity_list(user=request.user, filters=filters)
-    known = selectors.activity_list_count(user=request.user, filters=filters)
-    paginator = Paginator(activities, PAGE_SIZE) if known is None else KnownCountPaginator(
-        activities, PAGE_SIZE, known_count=known
-    )
-    page = paginator.get_page(request.GET.get("page"))
+    page = KnownCountPaginator(
+        selectors.activity_list(user=request.user, filters=filters), PAGE_SIZE,
+        known_count=selectors.activity_list_count(user=request.user, filters=filters),
+    ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "activities/activity_list.html", {

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from rest_framework.pagination import PageNumberPagination as DrfPageNumberPagination
@@ -7,15 +9,16 @@ NOT_FILTERS = frozenset({"page", "page_size", "ordering", "format"})
 
 
 class KnownCountPaginator(Paginator):
-    """A Paginator told its row count (from a summary table) instead of running COUNT(*)."""
+    """A Paginator that may be told its row count (from a summary table) instead of running COUNT(*);
+    `known_count` None counts as usual."""
 
-    def __init__(self, *args, known_count: int, **kwargs) -> None:
+    def __init__(self, *args, known_count: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.known_count = known_count
 
     @cached_property
     def count(self) -> int:
-        return self.known_count
+        return super().count if self.known_count is None else self.known_count
 
 
 class PageNumberPagination(DrfPageNumberPagination):
@@ -32,10 +35,5 @@ class PageNumberPagination(DrfPageNumberPagination):
         known = None
         if view is not None and hasattr(view, "scope_count") and set(request.query_params) <= NOT_FILTERS:
             known = view.scope_count(request)
-        if known is None:
-            self.django_paginator_class = Paginator
-        else:
-            self.django_paginator_class = lambda object_list, per_page: KnownCountPaginator(
-                object_list, per_page, known_count=known
-            )
+        self.django_paginator_class = partial(KnownCountPaginator, known_count=known)
         return super().paginate_queryset(queryset, request, view)

@@ -203,6 +203,15 @@ def _month_split(period: Period) -> tuple[Period | None, list[Period]]:
     return Period(first, end), edges
 
 
+def _month_and_day_rows(month_qs: Any, day_qs: Any, period: Period, *values: str, **sums: Any) -> list[dict]:
+    """Rows of a month summary for the period's whole months and of its day summary for the days around
+    them, each grouped by `values` with the aggregates `sums` (the caller adds the rows up)."""
+    months, edges = _month_split(period)
+    parts = [month_qs.filter(_day_q(months, "month"))] if months is not None else []
+    parts += [day_qs.filter(_day_q(edge)) for edge in edges]
+    return [row for qs in parts for row in qs.order_by().values(*values).annotate(**sums)]
+
+
 def _bucket(seconds: Any) -> Func:
     """The duration histogram's bucket of a number of seconds (SQL function `dashboards_bucket`)."""
     return Func(seconds, function="dashboards_bucket", output_field=FloatField())
@@ -383,20 +392,13 @@ def _funnel_counts(*, scope: DashboardScope, period: Period, pipeline: Pipeline)
             .order_by().values("owner_id", "source")
             .annotate(n=Sum("created"), won=Sum("won"), lost=Sum("lost"))
         )
-        months, edges = _month_split(period)
-        reached = []
-        if months is not None:
-            reached = list(
-                DealReachMonth.objects.filter(scope.q(), _day_q(months, "month"), pipeline=pipeline)
-                .order_by().values("owner_id", "source", to_stage_id=F("stage_id"))
-                .annotate(n=Sum("reached"))
-            )
-        for edge in edges:
-            reached += list(
-                DealReachDay.objects.filter(scope.q(), _day_q(edge), pipeline=pipeline)
-                .order_by().values("owner_id", "source", to_stage_id=F("stage_id"))
-                .annotate(n=Sum("reached"))
-            )
+        reached = _month_and_day_rows(
+            DealReachMonth.objects.filter(scope.q(), pipeline=pipeline),
+            DealReachDay.objects.filter(scope.q(), pipeline=pipeline),
+            period, "owner_id", "source", "stage_id", n=Sum("reached"),
+        )
+        for r in reached:
+            r["to_stage_id"] = r.pop("stage_id")
     else:
         sizes = list(
             _cohort(scope=scope, period=period, pipeline=pipeline).order_by().values("owner_id", "source").annotate(
@@ -595,18 +597,13 @@ def time_in_stage(*, scope: DashboardScope, period: Period, pipeline: Pipeline) 
     stages = [s for s in _stages(pipeline) if s.is_open]
     if _summaries():
         histograms: dict[int, list[tuple[int, int, int]]] = {}
-        months, edges = _month_split(period)
-        rows: list[tuple[int, int, int, int]] = []
-        if months is not None:
-            rows += StageExitMonth.objects.filter(scope.q(), _day_q(months, "month"), stage_id__in=[s.pk for s in stages]) \
-                .order_by().values("stage_id", "bucket").annotate(n=Sum("moves"), s=Sum("seconds")) \
-                .values_list("stage_id", "bucket", "n", "s")
-        for edge in edges:
-            rows += StageExitDay.objects.filter(scope.q(), _day_q(edge), stage_id__in=[s.pk for s in stages]) \
-                .order_by().values("stage_id", "bucket").annotate(n=Sum("moves"), s=Sum("seconds")) \
-                .values_list("stage_id", "bucket", "n", "s")
-        for stage_id, bucket, n, seconds in rows:
-            histograms.setdefault(stage_id, []).append((bucket, n, int(seconds)))
+        stage_ids = [s.pk for s in stages]
+        for r in _month_and_day_rows(
+            StageExitMonth.objects.filter(scope.q(), stage_id__in=stage_ids),
+            StageExitDay.objects.filter(scope.q(), stage_id__in=stage_ids),
+            period, "stage_id", "bucket", n=Sum("moves"), s=Sum("seconds"),
+        ):
+            histograms.setdefault(r["stage_id"], []).append((r["bucket"], r["n"], int(r["s"])))
         times = []
         for stage in stages:
             figures = _histogram_figures(histograms.get(stage.pk, []))
@@ -698,7 +695,7 @@ def overdue_follow_ups(*, scope: DashboardScope, now: datetime | None = None) ->
         for r in ActivityDueDay.objects.filter(scope.q(), day__lt=today).order_by().values("owner_id") \
                 .annotate(n=Sum("planned")).filter(n__gt=0):
             result[r["owner_id"]] = r["n"]
-        overdue = overdue.filter(deadline__gte=Period(today, today).start_dt)
+        overdue = overdue.filter(deadline__gte=timezone.make_aware(datetime.combine(today, time.min)))
     for r in overdue.filter(deadline__lt=now).order_by().values("owner_id").annotate(n=Count("pk")):
         result[r["owner_id"]] = result.get(r["owner_id"], 0) + r["n"]
     return result
